@@ -1,0 +1,22 @@
+package protocols
+
+// Codec encodes and decodes JSON, and decodes the gateway envelope once,
+// leaving d raw. It takes no context: it is pure computation.
+//
+// A Codec must be safe for concurrent use. Implementations should pass
+// [github.com/cordkit/cordkit/conformance.TestCodec].
+type Codec interface {
+	// Marshal encodes v. The caller owns the result.
+	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into v. It must not retain data.
+	Unmarshal(data []byte, v any) error
+	// DecodeEnvelope decodes a gateway payload into env. env.D may alias
+	// data, so data must stay unchanged while env is used.
+	DecodeEnvelope(data []byte, env *Envelope) error
+}
+
+// AppendMarshaler is an optional fast path of a [Codec]: it appends the
+// encoding of v to dst. Its result must equal Marshal's.
+type AppendMarshaler interface {
+	AppendMarshal(dst []byte, v any) ([]byte, error)
+}

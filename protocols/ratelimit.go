@@ -1,0 +1,212 @@
+package protocols
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scope is the X-RateLimit-Scope of a 429 response.
+type Scope string
+
+// The scopes Discord sends, and ScopeCloudflare for a 429 that carries no
+// rate-limit information at all.
+const (
+	// ScopeUser is this bot's own per-route limit: the bucket is exhausted.
+	ScopeUser Scope = "user"
+	// ScopeGlobal is this bot's global limit: every route must pause.
+	ScopeGlobal Scope = "global"
+	// ScopeShared is a limit on the resource, shared with others. It is not
+	// this bot's fault and does not count toward the invalid-request limit.
+	ScopeShared Scope = "shared"
+	// ScopeCloudflare marks a 429 with neither X-RateLimit-Scope nor
+	// X-RateLimit-Global, or with a body that is not JSON: an IP ban in
+	// front of the API. It is not a value Discord sends.
+	ScopeCloudflare Scope = "cloudflare"
+)
+
+// RateLimitInfo is what one response says about rate limits, parsed from its
+// status, headers and (for a 429) body by [ParseRateLimitInfo].
+type RateLimitInfo struct {
+	// Status is the HTTP status code of the response.
+	Status int
+	// Bucket is X-RateLimit-Bucket, or "" when absent.
+	Bucket string
+	// HasLimit reports that X-RateLimit-Limit and X-RateLimit-Remaining
+	// were present; Limit and Remaining are meaningful only then.
+	HasLimit bool
+	// Limit is X-RateLimit-Limit: requests allowed per window.
+	Limit int
+	// Remaining is X-RateLimit-Remaining: requests left in this window.
+	Remaining int
+	// ResetAfter is X-RateLimit-Reset-After, to the millisecond. When only
+	// X-RateLimit-Reset was sent it is derived from that and Date. Zero
+	// when neither was sent.
+	ResetAfter time.Duration
+	// Scope is the 429's scope; "" for responses other than 429.
+	Scope Scope
+	// RetryAfter is how long a 429 asks to wait: the body's retry_after
+	// (float seconds) when present, else the Retry-After header.
+	RetryAfter time.Duration
+}
+
+// Limited reports whether the response was a 429.
+func (i RateLimitInfo) Limited() bool { return i.Status == http.StatusTooManyRequests }
+
+// Invalid reports whether the response counts toward Discord's
+// invalid-request limit: 401, 403, and every 429 but shared-scope ones.
+func (i RateLimitInfo) Invalid() bool {
+	switch i.Status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return true
+	case http.StatusTooManyRequests:
+		return i.Scope != ScopeShared
+	}
+	return false
+}
+
+// ParseRateLimitInfo reads the rate-limit headers of a response, and for a
+// 429 its JSON body, as Discord's rate-limit documentation describes them.
+// now is the time the response arrived; it is used only when the response
+// carries X-RateLimit-Reset without X-RateLimit-Reset-After. Malformed
+// values are treated as absent. A 429 without scope information, or whose
+// body is not JSON, gets [ScopeCloudflare].
+func ParseRateLimitInfo(status int, h http.Header, body []byte, now time.Time) RateLimitInfo {
+	info := RateLimitInfo{Status: status, Bucket: h.Get("X-RateLimit-Bucket")}
+	limit, errL := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+	remaining, errR := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	if errL == nil && errR == nil && limit >= 0 && remaining >= 0 {
+		info.HasLimit, info.Limit, info.Remaining = true, limit, remaining
+	}
+	if d, ok := seconds(h.Get("X-RateLimit-Reset-After")); ok {
+		info.ResetAfter = d
+	} else if at, ok := seconds(h.Get("X-RateLimit-Reset")); ok {
+		base := now
+		if date, err := http.ParseTime(h.Get("Date")); err == nil {
+			base = date
+		}
+		if d := time.Unix(0, 0).Add(at).Sub(base); d > 0 {
+			info.ResetAfter = d
+		}
+	}
+	if status != http.StatusTooManyRequests {
+		return info
+	}
+	var b struct {
+		RetryAfter *float64 `json:"retry_after"`
+		Global     bool     `json:"global"`
+	}
+	jsonBody := json.Unmarshal(body, &b) == nil
+	if jsonBody && b.RetryAfter != nil && *b.RetryAfter >= 0 && !math.IsInf(*b.RetryAfter, 0) {
+		info.RetryAfter = floatSeconds(*b.RetryAfter)
+	} else if d, ok := seconds(h.Get("Retry-After")); ok {
+		info.RetryAfter = d
+	}
+	switch scope := Scope(strings.ToLower(h.Get("X-RateLimit-Scope"))); {
+	case !jsonBody:
+		info.Scope = ScopeCloudflare
+	case scope == ScopeUser || scope == ScopeShared || scope == ScopeGlobal:
+		info.Scope = scope
+	case strings.EqualFold(h.Get("X-RateLimit-Global"), "true") || b.Global:
+		info.Scope = ScopeGlobal
+	case info.HasLimit || info.Bucket != "":
+		info.Scope = ScopeUser
+	default:
+		info.Scope = ScopeCloudflare
+	}
+	return info
+}
+
+// seconds parses a non-negative decimal number of seconds, such as "1.337".
+func seconds(s string) (time.Duration, bool) {
+	if s == "" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return floatSeconds(f), true
+}
+
+// floatSeconds converts seconds to a Duration, rounding up to the
+// millisecond so that a wait is never shorter than asked.
+func floatSeconds(f float64) time.Duration {
+	const maxSeconds = float64(math.MaxInt64 / int64(time.Second))
+	if f > maxSeconds {
+		f = maxSeconds
+	}
+	return time.Duration(math.Ceil(f*1000)) * time.Millisecond
+}
+
+// Permit is the right to send one request, handed out by
+// [RateLimiter.Acquire] or [Bucket.Acquire]. Exactly one of Complete or
+// Cancel must be called, once; a permit that is never finished is a bug and
+// may hold its bucket forever. Calls after the first are ignored.
+// A Permit may be finished from any goroutine.
+type Permit interface {
+	// Complete reports the response the request got. The limiter learns the
+	// route's bucket and limits from info, and pauses the bucket or every
+	// route when info is a 429.
+	Complete(info RateLimitInfo)
+	// Cancel reports that no response came (the request failed, or was
+	// never sent). It releases the permit's slot and its global token.
+	Cancel()
+}
+
+// Bucket is one rate-limit bucket: the state behind one bucket hash and
+// top-level resource. It admits requests while it has room and otherwise
+// waits for the window to reset.
+//
+// Rules (quoted by the conformance suite):
+//   - A bucket whose limit is not known yet admits one request at a time.
+//   - A bucket admits no request while Remaining from the latest response is zero and its reset has not passed.
+//   - ResetAfter is counted from the moment the response arrived.
+//   - A 429 of user or shared scope pauses the bucket for RetryAfter.
+//   - Cancel releases the permit's slot.
+//   - Acquire returns promptly with an error wrapping ctx.Err() when ctx ends.
+//
+// A Bucket must be safe for concurrent use. Implementations should pass
+// [github.com/cordkit/cordkit/conformance.TestBucket].
+type Bucket interface {
+	// Acquire blocks until the bucket admits one request, ctx ends, or the
+	// bucket is closed (an error wrapping [ErrClosed]).
+	Acquire(ctx context.Context) (Permit, error)
+	// Close wakes every waiter with [ErrClosed]. A limiter closes a bucket
+	// it retires, so its waiters move to the bucket that replaces it.
+	// Close is idempotent.
+	Close() error
+}
+
+// BucketFunc builds a new, empty Bucket. A [RateLimiter] that accepts one
+// calls it once per bucket key.
+type BucketFunc func() Bucket
+
+// RateLimiter maps routes to buckets and enforces Discord's limits before
+// Discord does.
+//
+// Rules (quoted by the conformance suite):
+//   - Routes that get the same X-RateLimit-Bucket share one bucket per top-level resource.
+//   - A route whose bucket hash changes is re-mapped, and its waiting requests move to the new bucket.
+//   - A known route template starts a new top-level resource with the known limit.
+//   - At most the global limit of non-exempt requests complete within any one second; exempt routes never wait for it.
+//   - A global 429 pauses every route for RetryAfter; a user 429 pauses only its bucket.
+//   - A cancelled permit gives its global token back.
+//
+// A RateLimiter must be safe for concurrent use; the context's deadline is
+// the longest wait the caller accepts. Implementations should pass
+// [github.com/cordkit/cordkit/conformance.TestRateLimiter].
+type RateLimiter interface {
+	// Acquire blocks until the route may be sent: a global token unless the
+	// route is exempt, then room in its bucket. It returns an error wrapping
+	// ctx.Err() when ctx ends first, and one wrapping [ErrClosed] after
+	// Close. Nothing is held when Acquire returns an error.
+	Acquire(ctx context.Context, r Route) (Permit, error)
+	// Close ends every wait with [ErrClosed] and releases what the limiter
+	// holds. It is idempotent.
+	Close() error
+}
