@@ -107,7 +107,7 @@ type ShardParams struct {
 	// Version is the gateway version, 10.
 	Version int
 	// Intents is the IDENTIFY intents bitfield.
-	Intents uint64
+	Intents Intents
 	// Compression is the compression mode.
 	Compression Compression
 	// LargeThreshold is IDENTIFY's large_threshold (50-250).
