@@ -36,7 +36,8 @@ var (
 	ErrInvalidRequestBudget = errors.New("protocols: invalid-request budget exhausted")
 
 	// ErrRetriesExhausted is wrapped, with the last failure, when a request
-	// failed MaxRetries+1 times with 5xx, 429 or network errors.
+	// failed MaxRetries+1 times with 5xx or network errors, or met more
+	// 429s in a row than the client's own bound.
 	ErrRetriesExhausted = errors.New("protocols: retries exhausted")
 
 	// ErrNotSupported is returned by optional capabilities an
@@ -93,7 +94,7 @@ type RateLimitError struct {
 }
 
 func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("%s: rate limited (scope %s), retry after %v", e.Route, e.Scope, e.RetryAfter)
+	return fmt.Sprintf("%s: rate limited (scope %s), retry after %v", e.Route.Redacted(), e.Scope, e.RetryAfter)
 }
 
 // Is reports whether target is [ErrRateLimited].
@@ -119,7 +120,7 @@ type HTTPError struct {
 
 func (e *HTTPError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d %s", e.Route, e.Status, http.StatusText(e.Status))
+	fmt.Fprintf(&b, "%s: %d %s", e.Route.Redacted(), e.Status, http.StatusText(e.Status))
 	if e.Code != 0 || e.Message != "" {
 		fmt.Fprintf(&b, ": %d %s", e.Code, e.Message)
 	}

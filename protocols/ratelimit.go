@@ -182,6 +182,18 @@ type Bucket interface {
 	Close() error
 }
 
+// BucketUpdater is an optional interface of a [Bucket]: Update applies a
+// response to the bucket as [Permit.Complete] does, but without a permit,
+// so no slot is released. A RateLimiter uses it when Discord names a
+// route's bucket only in a response: a request admitted by the route's
+// temporary bucket may come back saying it spent the last request of a
+// bucket that other routes already share, and that shared bucket must
+// learn it. A bucket without Update is taught only by its own permits.
+type BucketUpdater interface {
+	// Update applies info, which arrived now. It must not block.
+	Update(info RateLimitInfo)
+}
+
 // BucketFunc builds a new, empty Bucket. A [RateLimiter] that accepts one
 // calls it once per bucket key.
 type BucketFunc func() Bucket
@@ -194,15 +206,16 @@ type BucketFunc func() Bucket
 //   - A route whose bucket hash changes is re-mapped, and its waiting requests move to the new bucket.
 //   - A known route template starts a new top-level resource with the known limit.
 //   - At most the global limit of non-exempt requests complete within any one second; exempt routes never wait for it.
-//   - A global 429 pauses every route for RetryAfter; a user 429 pauses only its bucket.
+//   - A global 429 pauses every non-exempt route for RetryAfter; a user 429 pauses only its bucket.
 //   - A cancelled permit gives its global token back.
 //
 // A RateLimiter must be safe for concurrent use; the context's deadline is
 // the longest wait the caller accepts. Implementations should pass
 // [github.com/cordkit/cordkit/conformance.TestRateLimiter].
 type RateLimiter interface {
-	// Acquire blocks until the route may be sent: a global token unless the
-	// route is exempt, then room in its bucket. It returns an error wrapping
+	// Acquire blocks until the route may be sent: room in its bucket, then
+	// a global token unless the route is exempt (a request never holds a
+	// global token while its bucket waits for a reset). It returns an error wrapping
 	// ctx.Err() when ctx ends first, and one wrapping [ErrClosed] after
 	// Close. Nothing is held when Acquire returns an error.
 	Acquire(ctx context.Context, r Route) (Permit, error)

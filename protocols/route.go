@@ -44,8 +44,30 @@ func (r Route) Key() string {
 	return r.Endpoint() + " " + r.Resource
 }
 
-// String returns "METHOD path".
-func (r Route) String() string { return r.Method + " " + r.Path }
+// String returns "METHOD path" with webhook and interaction tokens
+// replaced by their placeholders (see [Route.Redacted]), so a route can be
+// logged.
+func (r Route) String() string { return r.Redacted() }
+
+// Redacted returns "METHOD path" where every path segment whose template
+// placeholder names a token ({webhook_token}, {interaction_token}) shows
+// the placeholder instead: tokens in paths are credentials.
+func (r Route) Redacted() string {
+	if !strings.Contains(r.Template, "token}") {
+		return r.Method + " " + r.Path
+	}
+	path := strings.Split(r.Path, "/")
+	tmpl := strings.Split(r.Template, "/")
+	if len(path) != len(tmpl) {
+		return r.Method + " " + r.Template
+	}
+	for i, t := range tmpl {
+		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "token}") {
+			path[i] = t
+		}
+	}
+	return r.Method + " " + strings.Join(path, "/")
+}
 
 // topLevel lists the path prefixes whose next segment (and, for webhooks, the
 // one after) is a top-level resource.

@@ -57,8 +57,9 @@ type RateLimiterParams struct {
 	// NewBucket builds one bucket per bucket key.
 	NewBucket BucketFunc
 	// GlobalLimit is the number of requests allowed per second across all
-	// routes, 50 unless Discord raised it for the bot. Zero or less
-	// disables the global limit (for a proxy that enforces it).
+	// routes. Zero means Discord's default, 50; set it higher only if
+	// Discord raised it for the bot. Negative disables the global limit
+	// (for a proxy that enforces it).
 	GlobalLimit int
 	// Logger receives the limiter's logs.
 	Logger *slog.Logger
@@ -77,11 +78,16 @@ type HTTPClientParams struct {
 	Doer HTTPDoer
 	// RateLimiter paces the requests; never nil.
 	RateLimiter RateLimiter
-	// MaxRetries is how many times a 429, 5xx or network failure is
-	// retried before the request fails.
+	// MaxRetries is how many times a 5xx or network failure is retried
+	// before the request fails with ErrRetriesExhausted. Zero means the
+	// implementation's default (5 for the reference); negative disables
+	// every retry, 429s included. 429s do not use up MaxRetries, but an
+	// implementation bounds them too.
 	MaxRetries int
 	// InvalidRequestBudget is how many invalid responses (401, 403,
 	// non-shared 429) are allowed per 10 minutes before requests fail fast.
+	// Zero means the implementation's default, well under Discord's
+	// 10,000.
 	InvalidRequestBudget int
 	// Logger receives the client's logs.
 	Logger *slog.Logger
