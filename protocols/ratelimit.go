@@ -165,6 +165,8 @@ type Permit interface {
 // Rules (quoted by the conformance suite):
 //   - A bucket whose limit is not known yet admits one request at a time.
 //   - A bucket admits no request while Remaining from the latest response is zero and its reset has not passed.
+//   - When its reset passes, a bucket admits waiting requests again without another response.
+//   - A bucket admits at most Remaining requests before its reset passes, counting those still in flight.
 //   - ResetAfter is counted from the moment the response arrived.
 //   - A 429 of user or shared scope pauses the bucket for RetryAfter.
 //   - Cancel releases the permit's slot.
@@ -208,6 +210,10 @@ type BucketFunc func() Bucket
 //   - At most the global limit of non-exempt requests complete within any one second; exempt routes never wait for it.
 //   - A global 429 pauses every non-exempt route for RetryAfter; a user 429 pauses only its bucket.
 //   - A cancelled permit gives its global token back.
+//   - A 429 of Cloudflare scope pauses every route, exempt ones included, for RetryAfter.
+//   - While buckets have room, a limiter admits non-exempt requests at the full rate of the global limit.
+//   - A steady stream of requests to one bucket finishes close to the fastest time its limit allows.
+//   - Routes that share a bucket hash but not its counter never deadlock, and together get at least the rate of one shared bucket.
 //
 // A RateLimiter must be safe for concurrent use; the context's deadline is
 // the longest wait the caller accepts. Implementations should pass

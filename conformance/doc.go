@@ -1,0 +1,83 @@
+// Package conformance provides tests that any implementation of the
+// protocols interfaces can run, in the style of testing/fstest.TestFS and
+// testing/slogtest.Run: an implementation calls the suite from its own
+// tests, and the suite holds it to Discord's real behaviour.
+//
+// This file set covers REST: [TestBucket], [TestRateLimiter] and
+// [TestHTTPClient], with [BenchmarkBucket], [BenchmarkRateLimiter] and
+// [BenchmarkHTTPClient]. The HTTP suite runs against
+// [github.com/cordkit/cordkit/conformance/mockdiscord], a strict mock of
+// Discord.
+//
+// # Running a suite
+//
+// An implementation adds one small file to its package:
+//
+//	// conformance_test.go
+//	func TestConformance(t *testing.T) {
+//		conformance.TestBucket(t, func(t *testing.T) protocols.Bucket { return mybucket.New() })
+//	}
+//
+// and runs it with the race detector and more than once, since concurrency
+// bugs show up only sometimes:
+//
+//	go test -race -count=5 -run TestConformance ./...
+//
+// Subtests whose names start with ConcurrentSafe exist for the race
+// detector; run them with a higher -count in CI.
+//
+// # Rules
+//
+// Every subtest checks one property, named by a stable CamelCase name
+// (UnknownLimitAdmitsOneAtATime, Global429PausesEveryRoute, ...), and
+// quotes the contract sentence it checks from the doc comments of package
+// protocols. A failure reads like
+//
+//	Bucket.Acquire: admitted at +1s, want not before +1.5s; rule: "ResetAfter is X-RateLimit-Reset-After, to the millisecond."
+//
+// Errors are checked with [errors.Is] and [errors.As] against the
+// sentinels and types of package protocols and the context errors, never
+// by their text.
+//
+// # Time
+//
+// Every subtest runs in its own [testing/synctest] bubble, so the suites
+// check timing exactly and fast: hours of Discord rate limits take
+// milliseconds. The factory is called inside the bubble, so an
+// implementation under test must
+//
+//   - wait with channels, timers and tickers of package time (never with
+//     real sockets, or a sync.Mutex held across a wait), and
+//   - stop every goroutine it starts when it is closed.
+//
+// Admissions may come up to 100 ms after the instant the rules allow (a
+// safety margin), never before it. The throughput subtests allow 25% over
+// the theoretical minimum; each says why in its failure message.
+//
+// The HTTP suite serves the mock in memory ([mockdiscord.Server.Client])
+// and hands it to the factory as HTTPClientParams.Doer; the factory must
+// send every request through that Doer.
+//
+// # Exclusions
+//
+// An implementation that deliberately deviates from a rule lists the
+// subtest in [Options.Exclude] with its reason, and calls the suite as a
+// method of [Options]:
+//
+//	conformance.Options{Exclude: map[string]string{
+//		"InFlightCountsAgainstRemaining": "admits optimistically; relies on 429 retries",
+//	}}.TestBucket(t, newBucket)
+//
+// An excluded subtest is skipped with "excluded: <reason>", so it shows in
+// go test -v and is never passed silently. A name that is no subtest of
+// any suite fails the test.
+//
+// # Benchmarks
+//
+// The benchmarks run the same workload against every implementation, so
+// that benchstat can compare them:
+//
+//	func BenchmarkConformance(b *testing.B) {
+//		conformance.BenchmarkBucket(b, func(b *testing.B) protocols.Bucket { return mybucket.New() })
+//	}
+package conformance
