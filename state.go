@@ -60,7 +60,6 @@ func New(cfg Config, sheet TypeSheet) (*State, error) {
 	return s, nil
 }
 
-
 // Config returns the validated Config with its defaults filled in.
 func (s *State) Config() Config {
 	c := s.config

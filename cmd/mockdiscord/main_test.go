@@ -24,7 +24,9 @@ func TestServesUntilCanceled(t *testing.T) {
 	started := make(chan *mockdiscord.Server, 1)
 	var out bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-guilds", "4", "-channels", "1"}, &out, started) }()
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-guilds", "4", "-channels", "1"}, &out, started)
+	}()
 	var srv *mockdiscord.Server
 	select {
 	case srv = <-started:

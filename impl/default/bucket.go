@@ -12,10 +12,10 @@ import (
 )
 
 var (
-	_ protocols.BucketFunc = NewBucket
-	_ protocols.Bucket     = (*bucket)(nil)
+	_ protocols.BucketFunc    = NewBucket
+	_ protocols.Bucket        = (*bucket)(nil)
 	_ protocols.BucketUpdater = (*bucket)(nil)
-	_ protocols.Permit     = (*bucketPermit)(nil)
+	_ protocols.Permit        = (*bucketPermit)(nil)
 )
 
 // NewBucket returns the reference [protocols.Bucket]. It is a
