@@ -33,9 +33,11 @@ func (f DialerFunc) Dial(ctx context.Context, url string) (Conn, error) { return
 // close) are handled inside the Conn.
 type Conn interface {
 	// Read returns the next data message. The slice is valid until the next
-	// Read. When the peer closed the connection, the error is a *CloseError
-	// with the peer's code; a drop without a close frame is a *CloseError
-	// with [CloseAbnormal].
+	// Read. When the peer closed the connection, the error matches a
+	// *CloseError (errors.As) with the peer's code, [CloseNoStatus] for a
+	// close frame without one; a drop without a close frame matches a
+	// *CloseError with [CloseAbnormal] and may wrap the network error.
+	// After Close, Read returns an error wrapping [ErrClosed].
 	Read(ctx context.Context) (MessageType, []byte, error)
 	// Write sends one data message. It must not retain p.
 	Write(ctx context.Context, typ MessageType, p []byte) error

@@ -52,7 +52,10 @@ type CloseCode int
 const (
 	CloseNormal               CloseCode = 1000
 	CloseGoingAway            CloseCode = 1001
+	CloseProtocolError        CloseCode = 1002
+	CloseNoStatus             CloseCode = 1005
 	CloseAbnormal             CloseCode = 1006
+	CloseMessageTooBig        CloseCode = 1009
 	CloseServiceRestart       CloseCode = 1012
 	CloseUnknownError         CloseCode = 4000
 	CloseUnknownOpcode        CloseCode = 4001
@@ -72,6 +75,7 @@ const (
 
 var closeNames = map[CloseCode]string{
 	CloseNormal: "normal closure", CloseGoingAway: "going away", CloseAbnormal: "abnormal closure",
+	CloseProtocolError: "protocol error", CloseNoStatus: "no status", CloseMessageTooBig: "message too big",
 	CloseServiceRestart: "service restart",
 	CloseUnknownError:   "unknown error", CloseUnknownOpcode: "unknown opcode", CloseDecodeError: "decode error",
 	CloseNotAuthenticated: "not authenticated", CloseAuthenticationFailed: "authentication failed",
@@ -172,9 +176,11 @@ type Handler func(ev Event)
 // AnyEvent is the name that listens to every event of a Dispatcher.
 const AnyEvent = "*"
 
-// Dispatcher delivers events to handlers by name. A gateway keeps two: one
-// for dispatches, keyed by event name ("MESSAGE_CREATE"), and a raw one
-// for every payload, keyed by [Opcode.String] ("HELLO").
+// Dispatcher delivers events to handlers by name. An event goes to the
+// handlers listening to its Name ("MESSAGE_CREATE"), to its opcode's name
+// [Opcode.String] ("HELLO", "DISPATCH"), and to [AnyEvent]. A gateway
+// keeps two: one it hands dispatches (op 0), and a raw one it hands every
+// payload.
 //
 // A Dispatcher must be safe for concurrent use: Listen, remove and WaitFor
 // may be called from any goroutine while Dispatch runs. Implementations

@@ -10,7 +10,7 @@ import (
 // Rules (quoted by the conformance suite):
 //   - The first heartbeat is sent after interval times a random jitter in [0, 1), then one every interval.
 //   - BeatNow sends a heartbeat at once, without waiting for the timer.
-//   - When no Ack arrived between two heartbeats, Run returns ErrZombieConnection.
+//   - When no Ack arrived between two scheduled heartbeats, Run returns ErrZombieConnection.
 //
 // Run is called by one goroutine per connection; Ack and BeatNow may be
 // called from any goroutine while Run runs. It must use package time for its
@@ -23,7 +23,8 @@ type KeepAlive interface {
 	Run(ctx context.Context, interval time.Duration, beat func(ctx context.Context) error) error
 	// Ack records a heartbeat ACK.
 	Ack()
-	// BeatNow asks Run to beat at once, for a server op 1.
+	// BeatNow asks Run to beat at once, for a server op 1. Such a beat
+	// does not move the schedule and is not a scheduled heartbeat.
 	BeatNow()
 }
 
@@ -49,7 +50,8 @@ type IdentifyLimiterFunc func(ctx context.Context, shardID int) error
 func (f IdentifyLimiterFunc) Wait(ctx context.Context, shardID int) error { return f(ctx, shardID) }
 
 // SendLimiter paces the payloads one connection sends: 120 per 60 seconds,
-// with a few slots kept for heartbeats.
+// with a few slots kept for heartbeats. A payload admitted at time t counts
+// during [t, t+60s).
 //
 // Rules (quoted by the conformance suite):
 //   - No more than 120 payloads are admitted in any 60 seconds.
