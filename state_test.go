@@ -74,6 +74,9 @@ func TestNewFillsDefaults(t *testing.T) {
 	for name, part := range map[string]any{
 		"Logger": sheet.Logger, "Codec": sheet.Codec, "HTTPDoer": sheet.HTTPDoer, "NewBucket": sheet.NewBucket,
 		"NewRateLimiter": sheet.NewRateLimiter, "NewHTTPClient": sheet.NewHTTPClient,
+		"Dialer": sheet.Dialer, "NewInflater": sheet.NewInflater, "NewKeepAlive": sheet.NewKeepAlive,
+		"NewSendLimiter": sheet.NewSendLimiter, "NewIdentifyLimiter": sheet.NewIdentifyLimiter,
+		"NewDispatcher": sheet.NewDispatcher, "SessionStore": sheet.SessionStore,
 	} {
 		assert.NotNil(t, part, "resolved TypeSheet.%s", name)
 	}

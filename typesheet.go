@@ -58,6 +58,27 @@ func resolve(ts TypeSheet) TypeSheet {
 	if ts.NewHTTPClient == nil {
 		ts.NewHTTPClient = reference.NewHTTPClient
 	}
+	if ts.Dialer == nil {
+		ts.Dialer = reference.NewDialer()
+	}
+	if ts.NewInflater == nil {
+		ts.NewInflater = reference.NewInflater
+	}
+	if ts.NewKeepAlive == nil {
+		ts.NewKeepAlive = reference.NewKeepAlive
+	}
+	if ts.NewSendLimiter == nil {
+		ts.NewSendLimiter = reference.NewSendLimiter
+	}
+	if ts.NewIdentifyLimiter == nil {
+		ts.NewIdentifyLimiter = reference.NewIdentifyLimiter
+	}
+	if ts.NewDispatcher == nil {
+		ts.NewDispatcher = reference.NewDispatcher
+	}
+	if ts.SessionStore == nil {
+		ts.SessionStore = reference.NewSessionStore()
+	}
 	return ts
 }
 
