@@ -50,6 +50,10 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
+	if what, ok := strings.CutPrefix(r.URL.Path, controlPrefix+"gateway/"); ok {
+		s.serveGatewayControl(w, r, what)
+		return
+	}
 	switch strings.TrimPrefix(r.URL.Path, controlPrefix) {
 	case "reset":
 		if allow(http.MethodPost) {

@@ -150,6 +150,92 @@ type Options struct {
 	// MaxFileSize is the largest accepted attachment, in bytes; a larger
 	// one gets 413 with code 40005. Zero means DefaultMaxFileSize (10 MiB).
 	MaxFileSize int64
+
+	// The gateway half: the websocket at /gateway, /gateway/ and
+	// /gateway-resume. See the package doc's "Gateway" section.
+
+	// HeartbeatInterval is the heartbeat_interval HELLO announces. Zero
+	// means DefaultHeartbeatInterval (41.25 s); values below a millisecond
+	// are treated as one millisecond (HELLO carries milliseconds).
+	HeartbeatInterval time.Duration
+	// HeartbeatTolerance is the grace the mock allows past an interval:
+	// a connection that sends no heartbeat (op 1) for HeartbeatInterval ×
+	// (1 + HeartbeatTolerance), counted from HELLO or the last heartbeat,
+	// is closed with MissedHeartbeatCode. Zero means
+	// DefaultHeartbeatTolerance (0.5); a negative value means none (exactly
+	// one interval). Discord's own tolerance is not documented.
+	HeartbeatTolerance float64
+	// MissedHeartbeatCode is the close code for a missed heartbeat. Zero
+	// means DefaultMissedHeartbeatCode (4009, "Session timed out"); a
+	// negative value drops the connection without a close frame. Discord's
+	// code is UNVERIFIED. Whatever the code, the session stays resumable,
+	// as the docs say it does ("the client must resume").
+	MissedHeartbeatCode int
+	// IdentifyInterval is how often each identify bucket (shard_id %
+	// MaxConcurrency) admits an IDENTIFY. A faster one is answered with op
+	// 9 INVALID_SESSION d=false, as Discord does, and recorded as a
+	// violation. Zero means DefaultIdentifyInterval (5 s); a negative value
+	// means no limit.
+	IdentifyInterval time.Duration
+	// MaxGuildsPerShard is how many guilds one session may cover; an
+	// IDENTIFY whose shard would cover more is closed with 4011 "Sharding
+	// required". Zero means DefaultMaxGuildsPerShard (2500); a negative
+	// value means no limit.
+	MaxGuildsPerShard int
+	// AllowedPrivilegedIntents are the privileged intents (IntentGuildMembers,
+	// IntentGuildPresences, IntentMessageContent) the application may
+	// request; asking for another is closed with 4014. Zero means all three
+	// (so that bots work out of the box); NoPrivilegedIntents means none.
+	// READY's application.flags carry the matching *_LIMITED flags. Bits
+	// that are not privileged intents are ignored.
+	AllowedPrivilegedIntents uint64
+	// ReplayBuffer is how many dispatches each session keeps for RESUME. A
+	// RESUME whose seq is older than the oldest kept dispatch is closed with
+	// 4007. Zero means DefaultReplayBuffer (10,000); a negative value keeps
+	// none (only a RESUME that missed nothing succeeds).
+	ReplayBuffer int
+	// SessionTTL is how long a disconnected session stays resumable. Zero
+	// means DefaultSessionTTL (3 minutes; Discord says "a few minutes",
+	// UNVERIFIED); a negative value means forever.
+	SessionTTL time.Duration
+	// SendLimit is how many payloads a connection may send in any sliding
+	// 60 seconds; the one past it is closed with 4008. Zero means
+	// DefaultSendLimit (120); a negative value means no limit.
+	SendLimit int
+	// SendLimitExemptsHeartbeats stops heartbeats counting toward
+	// SendLimit. By default (false) every payload counts, heartbeats
+	// included, as a 2017 maintainer reply says (UNVERIFIED).
+	SendLimitExemptsHeartbeats bool
+	// MembersPerGuild is how many members (besides the bot) each guild has:
+	// users "member-1", "member-2", ... whose IDs are the ones
+	// SimulateMessage derives from those usernames. Zero means
+	// DefaultMembersPerGuild (10); a negative value means only the bot.
+	MembersPerGuild int
+	// MemberChunkSize is how many members one GUILD_MEMBERS_CHUNK carries.
+	// Zero means DefaultMemberChunkSize (1000, Discord's documented size).
+	MemberChunkSize int
+	// RequestMembersInterval is how often a guild's whole member list (op 8
+	// with query "" and limit 0) may be requested; a faster request gets a
+	// RATE_LIMITED dispatch. Zero means DefaultRequestMembersInterval (30
+	// s); a negative value means no limit.
+	RequestMembersInterval time.Duration
+	// PayloadCompressThreshold applies to sessions that IDENTIFY with
+	// "compress": true (and no transport compression): dispatches whose
+	// JSON is at least this many bytes are sent zlib-compressed (RFC 1950,
+	// one stream per payload) in binary frames; other payloads stay text
+	// frames. Which payloads Discord compresses is not documented. Zero
+	// means every dispatch; other opcodes (HELLO, ACK, op 7, op 9) are
+	// never compressed.
+	PayloadCompressThreshold int
+	// InvalidSessionCloseCode, when not zero, makes the mock close the
+	// connection with this code right after every op 9 INVALID_SESSION it
+	// sends. By default (zero) the connection stays open and may IDENTIFY
+	// again; whether Discord closes is UNVERIFIED.
+	InvalidSessionCloseCode int
+	// ResumeGatewayURL is READY's resume_gateway_url. "" means "ws://" +
+	// the connection's Host + "/gateway-resume", a path of the mock that
+	// works like /gateway but is observed separately.
+	ResumeGatewayURL string
 }
 
 // BucketSpec is one per-route rate limit.
@@ -258,8 +344,15 @@ var ErrInvalidOptions = errors.New("mockdiscord: invalid options")
 // BucketSpec whose Endpoint is not a route the mock serves (dropped), one
 // whose Endpoint repeats an earlier spec's (dropped), a Limit below 1
 // (treated as 1), a Window of zero or less (treated as one second), an
-// unknown BanStyle (treated as BanJSON), and a Token containing
-// whitespace (never accepted). A nil receiver is valid. Each problem is an
+// unknown BanStyle (treated as BanJSON), a Token containing
+// whitespace (never accepted), and the gateway options' problems: a
+// negative HeartbeatInterval or MemberChunkSize (treated as the default),
+// a HeartbeatTolerance that is NaN or infinite (treated as the default), a
+// MissedHeartbeatCode or InvalidSessionCloseCode that is not a sendable
+// close code (1000-4999 but not 1004-1006 or 1015; treated as the
+// default), AllowedPrivilegedIntents bits that are not privileged intents
+// (ignored), and a ResumeGatewayURL that is not a ws:// or wss:// URL
+// (used anyway). A nil receiver is valid. Each problem is an
 // error wrapping ErrInvalidOptions; they are joined with errors.Join.
 func (o *Options) Validate() error {
 	if o == nil {
@@ -295,6 +388,7 @@ func (o *Options) Validate() error {
 			bad("Buckets[%d]: Window %v is not positive", i, b.Window)
 		}
 	}
+	errs = append(errs, o.validateGateway()...)
 	return errors.Join(errs...)
 }
 
@@ -358,6 +452,7 @@ func newConfig(o *Options) config {
 	if c.MaxFileSize <= 0 {
 		c.MaxFileSize = DefaultMaxFileSize
 	}
+	c.gatewayDefaults()
 	c.specs = map[*route]BucketSpec{}
 	for _, b := range c.Buckets {
 		rt := lookupEndpoint(b.Endpoint)

@@ -15,7 +15,7 @@ import (
 // listens on TCP.
 var ErrAlreadyStarted = errors.New("mockdiscord: already started")
 
-// Server is a mock Discord REST API. Create it with [New]; serve it with
+// Server is a mock Discord REST API and gateway. Create it with [New]; serve it with
 // [Server.Start] (loopback TCP), [Server.Client] (in memory, usable in a
 // testing/synctest bubble) or [Server.Handler] (your own server); stop it
 // with [Server.Close].
@@ -34,6 +34,8 @@ type Server struct {
 	pipe        *pipeListener
 	conns       map[net.Conn]bool     // server-side connections, counted in wg
 	clientConns map[net.Conn]struct{} // client ends of in-memory connections
+	hijacked    map[net.Conn]struct{} // gateway websocket connections
+	gw          *gateway
 	wg          sync.WaitGroup
 	client      *http.Client
 
@@ -67,9 +69,11 @@ func New(opts *Options) *Server {
 		done:        make(chan struct{}),
 		conns:       map[net.Conn]bool{},
 		clientConns: map[net.Conn]struct{}{},
+		hijacked:    map[net.Conn]struct{}{},
 		subs:        map[int]func(Event){},
 	}
 	s.world = newWorld(&s.cfg, now)
+	s.gw = newGateway(s)
 	s.resetLimits()
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	s.srv = &http.Server{Handler: s.handler, ConnState: s.connState}
@@ -92,9 +96,10 @@ func (s *Server) resetLimits() {
 }
 
 // Handler returns the handler behind the server: the REST API under
-// /api/v10/ and /api/v9/, and the control API under /_mock/. Serving it
-// from your own http.Server works, but [Server.Close] cannot close that
-// server's connections.
+// /api/v10/ and /api/v9/, the gateway websocket at /gateway, /gateway/
+// and /gateway-resume, and the control API under /_mock/. Serving it from
+// your own http.Server works, but [Server.Close] cannot close that
+// server's connections (it does close gateway websockets).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -102,8 +107,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveControl(w, r)
 		return
 	}
-	// The gateway half hooks in here (for example "/gateway" upgrades);
-	// everything else is the REST API, which answers 404 outside /api/.
+	if ok, resume := isGatewayPath(r.URL.Path); ok {
+		s.serveGateway(w, r, resume)
+		return
+	}
+	// Everything else is the REST API, which answers 404 outside /api/.
 	s.serveAPI(w, r)
 }
 
@@ -201,8 +209,9 @@ func (s *Server) Client() *http.Client {
 	return s.client
 }
 
-// Close stops the TCP and in-memory servers, closes every connection,
-// wakes requests waiting on Latency or a slow fault, and returns once all
+// Close stops the TCP and in-memory servers, closes every connection
+// (gateway websockets included, without a close frame), wakes requests
+// waiting on Latency or a slow fault, and returns once all
 // the goroutines the Server started have ended. It is idempotent and
 // always returns nil.
 func (s *Server) Close() error {
@@ -228,6 +237,9 @@ func (s *Server) Close() error {
 		_ = c.Close()
 	}
 	for c := range s.clientConns {
+		_ = c.Close()
+	}
+	for c := range s.hijacked {
 		_ = c.Close()
 	}
 	s.mu.Unlock()
@@ -373,8 +385,11 @@ func (s *Server) InteractionResponses() []InteractionResponse {
 // the invalid-request count and any ban, queued faults and hash changes,
 // interaction responses, session starts, and every message; the guilds,
 // channels and webhooks stay. Snowflakes keep increasing. Subscribers stay
-// subscribed.
+// subscribed. On the gateway it clears observations, pending faults and
+// resume refusals, and identify and member-request timing; connections and
+// sessions stay.
 func (s *Server) Reset() {
+	s.gw.reset()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetLimits()

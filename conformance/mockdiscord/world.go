@@ -215,7 +215,7 @@ func newWorld(c *config, now time.Time) *world {
 		ids:      snowflakes{start: now},
 	}
 	for g := 1; g <= c.Guilds; g++ {
-		guild := &Guild{ID: w.ids.next(now), Name: "mock-guild-" + strconv.Itoa(g)}
+		guild := &Guild{ID: guildSnowflake(g - 1), Name: "mock-guild-" + strconv.Itoa(g)}
 		w.guilds = append(w.guilds, guild)
 		w.guildIdx[guild.ID] = guild
 		for n := 1; n <= c.ChannelsPerGuild; n++ {
