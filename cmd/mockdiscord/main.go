@@ -1,10 +1,10 @@
 // Command mockdiscord runs cordkit's mock Discord as a standalone server, so
 // a bot can be developed and tested offline:
 //
-//	go run ./cmd/mockdiscord -addr 127.0.0.1:8088 -guilds 20 -shards 2
+//	go run ./cmd/mockdiscord -addr 127.0.0.1:8088 -guilds 20 -shards 2 -max-concurrency 1 -heartbeat 41.25s
 //
-// It prints the REST base URL to point a client at (any Go library's: see
-// the README) and serves until interrupted. The control API under /_mock/
+// It prints the REST base URL and the gateway URL to point a client at (any
+// Go library's: see the README) and serves until interrupted. The control API under /_mock/
 // resets the mock, lists the world, posts messages as simulated users,
 // injects faults and returns the observations.
 package main
@@ -47,9 +47,14 @@ func run(ctx context.Context, args []string, out io.Writer, started chan<- *mock
 		noLimits    = fs.Bool("no-ratelimits", false, "disable per-route and global rate limits")
 		latency     = fs.Duration("latency", 0, "delay added before every REST response")
 		anyUA       = fs.Bool("any-user-agent", false, "accept requests whose User-Agent does not start with DiscordBot")
+		heartbeat   = fs.Duration("heartbeat", mockdiscord.DefaultHeartbeatInterval, "gateway heartbeat interval sent in HELLO")
+		identifyGap = fs.Duration("identify-interval", mockdiscord.DefaultIdentifyInterval, "minimum spacing of identifies per max_concurrency bucket")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *heartbeat <= 0 || *identifyGap < 0 {
+		return fmt.Errorf("-heartbeat must be positive and -identify-interval not negative")
 	}
 	if *shards < 1 || *maxConc < 1 {
 		return fmt.Errorf("-shards and -max-concurrency must be at least 1, got %d and %d", *shards, *maxConc)
@@ -67,6 +72,8 @@ func run(ctx context.Context, args []string, out io.Writer, started chan<- *mock
 		DisableRateLimits: *noLimits,
 		Latency:           *latency,
 		AllowAnyUserAgent: *anyUA,
+		HeartbeatInterval: *heartbeat,
+		IdentifyInterval:  *identifyGap,
 	}
 	if err := opts.Validate(); err != nil {
 		return err
@@ -76,8 +83,8 @@ func run(ctx context.Context, args []string, out io.Writer, started chan<- *mock
 		return err
 	}
 	defer srv.Close()
-	fmt.Fprintf(out, "mock Discord serving\n  REST base: %s\n  token:     %s\n  control:   %s/_mock/ (world, messages, faults, observations, reset)\n",
-		srv.APIBase(), srv.Token(), srv.URL())
+	fmt.Fprintf(out, "mock Discord serving\n  REST base: %s\n  gateway:   %s\n  token:     %s\n  control:   %s/_mock/ (world, messages, faults, observations, reset, gateway/...)\n",
+		srv.APIBase(), srv.GatewayURL(), srv.Token(), srv.URL())
 	if started != nil {
 		started <- srv
 	}

@@ -54,12 +54,13 @@ func TestServesUntilCanceled(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.True(t, strings.Contains(out.String(), srv.APIBase()), out.String())
+	assert.True(t, strings.Contains(out.String(), srv.GatewayURL()), out.String())
 }
 
 func TestRejectsBadFlags(t *testing.T) {
 	var out bytes.Buffer
 	assert.Error(t, run(t.Context(), []string{"-guilds", "x"}, &out, nil))
-	for _, args := range [][]string{{"-shards", "-3"}, {"-max-concurrency", "0"}, {"-guilds", "-1"}, {"-token", "has space"}} {
+	for _, args := range [][]string{{"-shards", "-3"}, {"-max-concurrency", "0"}, {"-guilds", "-1"}, {"-token", "has space"}, {"-heartbeat", "0s"}} {
 		assert.Error(t, run(t.Context(), append(args, "-addr", "127.0.0.1:0"), &out, nil), "%q", args)
 	}
 }
