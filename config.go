@@ -11,6 +11,9 @@ import (
 // Version is cordkit's version, sent in the User-Agent.
 const Version = "0.1.0"
 
+// GatewayVersion is the gateway protocol version the shards speak.
+const GatewayVersion = 10
+
 // Defaults of [Config].
 const (
 	DefaultAPIBase        = "https://discord.com/api/v10"

@@ -10,7 +10,10 @@ import (
 
 // State is a Config plus the parts built from a TypeSheet, each wired to the
 // parts it needs: the HTTP client gets the rate limiter, the REST helpers
-// get the HTTP client and the codec. It is immutable after [New] and safe
+// get the HTTP client and the codec, and the gateway gets the HTTP client
+// (for /gateway/bot), the dispatchers, the session store and the
+// constructors of its per-shard parts. The gateway connects only when
+// Gateway().Connect is called. It is immutable after [New] and safe
 // for concurrent use.
 type State struct {
 	config  Config
@@ -18,6 +21,9 @@ type State struct {
 	limiter protocols.RateLimiter
 	http    protocols.HTTPClient
 	rest    *REST
+	events  protocols.Dispatcher
+	raw     protocols.Dispatcher
+	gateway protocols.Gateway
 
 	closeOnce sync.Once
 	closeErr  error
@@ -57,6 +63,37 @@ func New(cfg Config, sheet TypeSheet) (*State, error) {
 		return nil, fmt.Errorf("cordkit: building HTTP client: %w", err)
 	}
 	s.rest = NewREST(s.http, sheet.Codec)
+
+	s.events, s.raw = sheet.NewDispatcher(), sheet.NewDispatcher()
+	s.gateway, err = sheet.NewGateway(protocols.GatewayParams{
+		Shard: protocols.ShardParams{
+			Token:          cfg.Token,
+			URL:            cfg.GatewayURL,
+			Version:        GatewayVersion,
+			Intents:        cfg.Intents,
+			Compression:    cfg.Compression,
+			LargeThreshold: cfg.LargeThreshold,
+			Dialer:         sheet.Dialer,
+			Codec:          sheet.Codec,
+			NewInflater:    sheet.NewInflater,
+			Sessions:       sheet.SessionStore,
+			Events:         s.events,
+			Raw:            s.raw,
+			Logger:         sheet.Logger,
+		},
+		ShardCount:         cfg.ShardCount,
+		ShardIDs:           cfg.ShardIDs,
+		MaxConcurrency:     cfg.MaxConcurrency,
+		HTTPClient:         s.http,
+		NewShard:           sheet.NewShard,
+		NewKeepAlive:       sheet.NewKeepAlive,
+		NewSendLimiter:     sheet.NewSendLimiter,
+		NewIdentifyLimiter: sheet.NewIdentifyLimiter,
+	})
+	if err != nil {
+		_ = errors.Join(s.http.Close(), s.limiter.Close())
+		return nil, fmt.Errorf("cordkit: building gateway: %w", err)
+	}
 	return s, nil
 }
 
@@ -82,14 +119,26 @@ func (s *State) HTTPClient() protocols.HTTPClient { return s.http }
 // REST returns the typed REST helpers.
 func (s *State) REST() *REST { return s.rest }
 
+// Gateway returns the shard manager. Call Connect to start the shards.
+func (s *State) Gateway() protocols.Gateway { return s.gateway }
+
+// Events returns the dispatcher of gateway dispatches, by event name
+// ("MESSAGE_CREATE") or protocols.AnyEvent.
+func (s *State) Events() protocols.Dispatcher { return s.events }
+
+// Raw returns the dispatcher of every gateway payload, by opcode name
+// ("HELLO", "HEARTBEAT_ACK") or protocols.AnyEvent.
+func (s *State) Raw() protocols.Dispatcher { return s.raw }
+
 // Codec returns the JSON codec.
 func (s *State) Codec() protocols.Codec { return s.sheet.Codec }
 
-// Close closes every part, the HTTP client before the limiter it uses. It
-// is idempotent; later calls return the first call's result.
+// Close closes every part: the gateway, then the HTTP client, then the
+// limiter it uses. It is idempotent; later calls return the first call's
+// result.
 func (s *State) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.http.Close(), s.limiter.Close())
+		s.closeErr = errors.Join(s.gateway.Close(), s.http.Close(), s.limiter.Close())
 	})
 	return s.closeErr
 }

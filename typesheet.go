@@ -79,6 +79,12 @@ func resolve(ts TypeSheet) TypeSheet {
 	if ts.SessionStore == nil {
 		ts.SessionStore = reference.NewSessionStore()
 	}
+	if ts.NewShard == nil {
+		ts.NewShard = reference.NewShard
+	}
+	if ts.NewGateway == nil {
+		ts.NewGateway = reference.NewGateway
+	}
 	return ts
 }
 

@@ -168,9 +168,10 @@ type Event struct {
 	Data json.RawMessage
 }
 
-// Handler receives events. It runs on the shard's read goroutine, so it
-// must not block for long: heartbeat ACKs are handled apart from it, but
-// events behind it wait.
+// Handler receives events. A shard calls handlers from one goroutine, in
+// the order the events arrived, apart from the goroutine that reads the
+// connection, so heartbeat ACKs never wait for a handler; but the shard's
+// later events do, so a handler must not block for long.
 type Handler func(ev Event)
 
 // AnyEvent is the name that listens to every event of a Dispatcher.

@@ -19,7 +19,7 @@
 //   - [NewInflater]: zlib-stream with one inflate context per connection
 //     (a message may span frames), and per-payload zlib.
 //   - [NewDispatcher]: handlers by event name, opcode name and AnyEvent,
-//     run synchronously on the reading goroutine; WaitFor.
+//     run synchronously on the goroutine that calls Dispatch; WaitFor.
 //   - [NewKeepAlive]: the heartbeater: jittered first beat, BeatNow for a
 //     server op 1, zombie detection.
 //   - [NewIdentifyLimiter]: max_concurrency buckets, one identify per
@@ -29,15 +29,28 @@
 //   - [NewSessionStore], [NewFileSessionStore]: sessions for resuming,
 //     in memory or in a file that survives a restart.
 //   - [Dialer]: websocket connections on github.com/gobwas/ws.
+//   - [NewShard]: one gateway session composed of the parts above:
+//     HELLO, IDENTIFY or RESUME, heartbeats, a reading goroutine that
+//     handles ACKs apart from a dispatching goroutine that runs handlers,
+//     and Discord's reconnect rules (zombie, op 7, op 9, close codes,
+//     resume_gateway_url, backoff). [UpdatePresence], [UpdateVoiceState]
+//     and [RequestGuildMembers] send the common commands.
+//   - [NewGateway]: the shard manager: /gateway/bot, one identify limiter
+//     for every shard, shards started bucket by bucket, automatic
+//     rescaling on 4011, and Rescale without downtime.
 //
 // Settings that the protocols' Params structs do not carry live in
-// [RateLimiterOptions] and [HTTPClientOptions]; their New methods have the
-// constructor shape a TypeSheet field wants:
+// [RateLimiterOptions], [HTTPClientOptions], [ShardOptions] and
+// [GatewayOptions]; their New methods have the constructor shape a
+// TypeSheet field wants:
 //
 //	ts.NewRateLimiter = reference.RateLimiterOptions{CloudflarePause: time.Hour}.New
 //
-// The parts are safe for concurrent use where their protocol says so and
-// start no goroutine: they
-// wait with channels and timers in the caller's goroutine, so that
-// testing/synctest can drive them and nothing outlives Close.
+// The leaf parts are safe for concurrent use where their protocol says so
+// and start no goroutine: they wait with channels and timers in the
+// caller's goroutine, so that testing/synctest can drive them and nothing
+// outlives Close. The shard and the gateway do start goroutines (a shard's
+// Run reads on its own goroutine and starts a dispatching and a
+// heartbeating one; the gateway runs each shard on one); each ends before
+// Run, or the gateway's Close, returns.
 package reference

@@ -1,0 +1,135 @@
+package reference
+
+import (
+	"context"
+	"sync"
+
+	"github.com/cordkit/cordkit/protocols"
+)
+
+// queued is one entry of a shard's event queue.
+type queued struct {
+	ev      protocols.Event
+	events  bool   // also dispatch to Events (op 0); every entry goes to Raw
+	notify  bool   // call Run's ready callback instead
+	session string // the session ev belongs to
+}
+
+// eventQueue hands payloads from a shard's reading goroutine to its
+// dispatching goroutine, in order. It holds at most limit bytes of event
+// data (but always admits one entry, however large), so that slow
+// handlers slow the reading down rather than exhaust memory.
+type eventQueue struct {
+	mu      sync.Mutex
+	items   []queued
+	head    int
+	bytes   int
+	limit   int
+	stopped bool
+	wake    chan struct{} // capacity 1: entries arrived, or stop
+	space   chan struct{} // capacity 1: entries left
+}
+
+func newEventQueue(limit int) *eventQueue {
+	return &eventQueue{limit: limit, wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push appends it, waiting for room while the queue is over its limit. It
+// reports false, without queuing, when ctx ends, abort is closed or the
+// queue was stopped first.
+func (q *eventQueue) push(ctx context.Context, abort <-chan struct{}, it queued) bool {
+	size := len(it.ev.Data)
+	for {
+		q.mu.Lock()
+		if q.stopped {
+			q.mu.Unlock()
+			return false
+		}
+		if size == 0 || q.bytes == 0 || q.bytes+size <= q.limit {
+			q.items = append(q.items, it)
+			q.bytes += size
+			q.mu.Unlock()
+			signal(q.wake)
+			return true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.space:
+		case <-abort:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// pop returns the next entry, waiting for one; false once stopped.
+func (q *eventQueue) pop() (queued, bool) {
+	for {
+		q.mu.Lock()
+		if q.stopped {
+			q.mu.Unlock()
+			return queued{}, false
+		}
+		if q.head < len(q.items) {
+			it := q.items[q.head]
+			q.items[q.head] = queued{}
+			q.head++
+			if q.head == len(q.items) {
+				q.items, q.head = q.items[:0], 0
+			} else if q.head > 1024 && q.head*2 > len(q.items) {
+				n := copy(q.items, q.items[q.head:])
+				clear(q.items[n:])
+				q.items, q.head = q.items[:n], 0
+			}
+			q.bytes -= len(it.ev.Data)
+			q.mu.Unlock()
+			signal(q.space)
+			return it, true
+		}
+		q.mu.Unlock()
+		<-q.wake
+	}
+}
+
+// stop ends pop and push, and returns what was queued: dropped.
+func (q *eventQueue) stop() []queued {
+	q.mu.Lock()
+	dropped := q.items[q.head:]
+	q.stopped = true
+	q.items, q.head, q.bytes = nil, 0, 0
+	q.mu.Unlock()
+	signal(q.wake)
+	signal(q.space)
+	return dropped
+}
+
+// deliver runs the dispatching goroutine of Run: it hands each queued
+// payload to Raw, and dispatches to Events, until the queue stops.
+func (s *shard) deliver(q *eventQueue, ready func()) {
+	for {
+		it, ok := q.pop()
+		if !ok {
+			return
+		}
+		if it.notify {
+			if ready != nil {
+				ready()
+			}
+			continue
+		}
+		if s.p.Raw != nil {
+			s.p.Raw.Dispatch(it.ev)
+		}
+		if it.events && s.p.Events != nil {
+			s.p.Events.Dispatch(it.ev)
+		}
+	}
+}
