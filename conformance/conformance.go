@@ -142,6 +142,7 @@ func allRules() []ruleInfo {
 	out = append(out, infos("TestBucket", bucketRules)...)
 	out = append(out, infos("TestRateLimiter", limiterRules)...)
 	out = append(out, infos("TestHTTPClient", httpRules)...)
+	out = append(out, gatewayRules()...)
 	return out
 }
 

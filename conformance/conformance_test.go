@@ -1,8 +1,12 @@
 package conformance_test
 
 import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -213,7 +217,77 @@ var brokenCases = []struct {
 	{name: "ClientWithTruncatingBuckets", suite: clientSuite(clientSetup{limiter: limiterSetup{bucket: broken.TruncateResetAfter}}),
 		fail: []string{"OneBucketThroughputNearMinimum"}},
 
+	// Inflaters.
+	{name: "PerMessageReader", suite: inflaterSuite(broken.PerMessageReader(reference.NewInflater)),
+		fail: []string{"ContextSpansMessages"}},
+	{name: "IgnorePartialFrames", suite: inflaterSuite(broken.IgnorePartialFrames(reference.NewInflater)),
+		fail: []string{"SplitMessageReturnedWhole", "OneByteAtATime", "MarkerSplitAcrossFrames"}},
+	{name: "RetainFrames", suite: inflaterSuite(broken.RetainFrames(reference.NewInflater)),
+		fail: []string{"FrameNotRetained"}},
+	{name: "InflaterIgnoringReset", suite: inflaterSuite(broken.IgnoreReset(reference.NewInflater)),
+		fail: []string{"ResetStartsNewStream", "ResetDropsPartialMessage"}},
+
+	// Codecs.
+	{name: "DecodesD", suite: codecSuite(broken.DecodesD(reference.Codec{})),
+		fail: []string{"EnvelopeLeavesDRaw"}},
+	{name: "StaleEnvelope", suite: codecSuite(broken.StaleEnvelope(reference.Codec{})),
+		fail: []string{"NullOrAbsentSeqIsZero", "NullOrAbsentNameIsEmpty", "MissingDIsNil"}},
+	{name: "NewlineAppend", suite: codecSuite(broken.NewlineAppend(reference.Codec{})),
+		fail: []string{"AppendMarshalEqualsMarshal"}},
+	{name: "PanicsOnEmpty", suite: codecSuite(broken.PanicsOnEmpty(reference.Codec{})),
+		fail: []string{"MalformedJSONIsError"}},
+
+	// Dispatchers.
+	{name: "ReverseOrder", suite: dispatcherSuite(broken.ReverseOrder),
+		fail: []string{"HandlersRunInOrder"}},
+	{name: "WaitForSharesData", suite: dispatcherSuite(broken.WaitForSharesData),
+		fail: []string{"WaitForDataIsCopy"}},
+	{name: "NamesOnly", suite: dispatcherSuite(broken.NamesOnly),
+		fail: []string{"OpcodeNamesListen"}},
+	{name: "IgnoreRemove", suite: dispatcherSuite(func() protocols.Dispatcher { return broken.IgnoreRemove(reference.NewDispatcher()) }),
+		fail: []string{"RemoveStopsDelivery", "RemoveDuringDispatch"}},
+	{name: "DispatchAsync", suite: dispatcherSuite(func() protocols.Dispatcher { return broken.DispatchAsync(reference.NewDispatcher()) }),
+		fail: []string{"DispatchReturnsAfterHandlers"}},
+
+	// Heartbeaters.
+	{name: "Unjittered", suite: keepAliveSuite(broken.Unjittered),
+		fail: []string{"FirstBeatJittered"}},
+	{name: "NeverZombie", suite: keepAliveSuite(func() protocols.KeepAlive { return broken.NeverZombie(reference.NewKeepAlive()) }),
+		fail: []string{"ZombieWhenAckMissed"}},
+	{name: "AckWaitsForBeat", suite: keepAliveSuite(func() protocols.KeepAlive { return broken.AckWaitsForBeat(reference.NewKeepAlive()) }),
+		fail: []string{"AckReturnsAtOnce"}},
+
+	// Identify limiters.
+	{name: "OneBucket", suite: identifySuite(nil, broken.OneBucket),
+		fail: []string{"DifferentBucketsConcurrent", "BucketsKeyedByShardModulo", "SixteenShardsFourBuckets"}},
+	{name: "NeverWaits", suite: identifySuite(nil, func(protocols.IdentifyLimiter) protocols.IdentifyLimiter { return broken.NeverWaits() }),
+		fail: []string{"OneIdentifyPerFiveSeconds", "SameShardAgainWaits", "SixteenShardsFourBuckets"}},
+	{name: "IgnoreSessionBudget", suite: identifySuite(broken.IgnoreSessionBudget, nil),
+		fail: []string{"SessionBudgetWaitsForReset", "SessionBudgetFailsPastDeadline", "SessionBudgetSpansBuckets"}},
+
+	// Send limiters.
+	{name: "NeverCounts", suite: sendSuite(broken.NeverCounts),
+		fail: []string{"NoMoreThan120PerMinute", "NonHeartbeatsLeaveRoom"}},
+	{name: "HeartbeatsWait", suite: sendSuite(func() protocols.SendLimiter { return broken.HeartbeatsWait(reference.NewSendLimiter()) }),
+		fail: []string{"HeartbeatsFindRoom"}},
+	{name: "SendLimiterIgnoringReset", suite: sendSuite(func() protocols.SendLimiter { return broken.IgnoreSendReset(reference.NewSendLimiter()) }),
+		fail: []string{"ResetForgetsSent"}},
+
+	// Session stores.
+	{name: "IgnoreCount", suite: sessionSuite(func() protocols.SessionStore { return broken.IgnoreCount(reference.NewSessionStore()) }),
+		fail: []string{"ShardCountIsPartOfKey"}},
+	{name: "ZeroForMissing", suite: sessionSuite(func() protocols.SessionStore { return broken.ZeroForMissing(reference.NewSessionStore()) }),
+		fail: []string{"LoadMissingIsErrNoSession", "DeleteForgets"}},
+
 	// Exclusions.
+	{name: "ExcludeGatewaySkips", suite: func(t *testing.T) {
+		conformance.Options{Exclude: map[string]string{"ContextSpansMessages": "a known deviation"}}.
+			TestInflater(t, inflaterFactory(broken.PerMessageReader(reference.NewInflater)))
+	}, skip: []string{"ContextSpansMessages"}, out: []string{"excluded: a known deviation"}},
+	{name: "ExcludeGatewayTypoFails", suite: func(t *testing.T) {
+		conformance.Options{Exclude: map[string]string{"NoSuchGatewaySubtest": "a typo"}}.
+			TestKeepAlive(t, func(*testing.T) protocols.KeepAlive { return reference.NewKeepAlive() })
+	}, parentFails: true, only: []string{"BeatNowBeatsAtOnce"}, out: []string{"NoSuchGatewaySubtest"}},
 	{name: "ExcludeSkips", suite: func(t *testing.T) {
 		conformance.Options{Exclude: map[string]string{"ZeroRemainingBlocksUntilReset": "a known deviation"}}.
 			TestBucket(t, newBucket(broken.IgnoreRemaining))
@@ -340,4 +414,266 @@ func BenchmarkReferenceHTTPClient(b *testing.B) {
 		}
 		return c
 	})
+}
+
+// Gateway leaf suites.
+
+func inflaterFactory(f protocols.InflaterFunc) func(*testing.T, protocols.Compression) (protocols.Inflater, error) {
+	return func(_ *testing.T, mode protocols.Compression) (protocols.Inflater, error) { return f(mode) }
+}
+
+func inflaterSuite(f protocols.InflaterFunc) func(t *testing.T) {
+	return func(t *testing.T) { conformance.TestInflater(t, inflaterFactory(f)) }
+}
+
+func codecSuite(c protocols.Codec) func(t *testing.T) {
+	return func(t *testing.T) { conformance.TestCodec(t, func(*testing.T) protocols.Codec { return c }) }
+}
+
+func dispatcherSuite(newDispatcher func() protocols.Dispatcher) func(t *testing.T) {
+	return func(t *testing.T) {
+		conformance.TestDispatcher(t, func(*testing.T) protocols.Dispatcher { return newDispatcher() })
+	}
+}
+
+func keepAliveSuite(newKeepAlive func() protocols.KeepAlive) func(t *testing.T) {
+	return func(t *testing.T) {
+		conformance.TestKeepAlive(t, func(*testing.T) protocols.KeepAlive { return newKeepAlive() })
+	}
+}
+
+// identifySetup builds the reference IdentifyLimiter, with the params
+// rewritten and the limiter wrapped when those are set.
+func identifySetup(params func(protocols.IdentifyLimiterParams) protocols.IdentifyLimiterParams, wrap func(protocols.IdentifyLimiter) protocols.IdentifyLimiter) func(*testing.T, protocols.IdentifyLimiterParams) protocols.IdentifyLimiter {
+	return func(t *testing.T, p protocols.IdentifyLimiterParams) protocols.IdentifyLimiter {
+		t.Helper()
+		if params != nil {
+			p = params(p)
+		}
+		l, err := reference.NewIdentifyLimiter(p)
+		if err != nil {
+			t.Fatalf("reference.NewIdentifyLimiter: %v", err)
+		}
+		if wrap != nil {
+			l = wrap(l)
+		}
+		return l
+	}
+}
+
+func identifySuite(params func(protocols.IdentifyLimiterParams) protocols.IdentifyLimiterParams, wrap func(protocols.IdentifyLimiter) protocols.IdentifyLimiter) func(t *testing.T) {
+	return func(t *testing.T) { conformance.TestIdentifyLimiter(t, identifySetup(params, wrap)) }
+}
+
+func sendSuite(newLimiter func() protocols.SendLimiter) func(t *testing.T) {
+	return func(t *testing.T) {
+		conformance.TestSendLimiter(t, func(*testing.T) protocols.SendLimiter { return newLimiter() })
+	}
+}
+
+func sessionSuite(newStore func() protocols.SessionStore) func(t *testing.T) {
+	return func(t *testing.T) {
+		conformance.TestSessionStore(t, func(*testing.T) protocols.SessionStore { return newStore() })
+	}
+}
+
+func TestReferenceInflater(t *testing.T) {
+	conformance.TestInflater(t, inflaterFactory(reference.NewInflater))
+}
+
+func TestReferenceCodec(t *testing.T) {
+	conformance.TestCodec(t, func(*testing.T) protocols.Codec { return reference.Codec{} })
+}
+
+func TestReferenceDispatcher(t *testing.T) {
+	conformance.TestDispatcher(t, func(*testing.T) protocols.Dispatcher { return reference.NewDispatcher() })
+}
+
+func TestReferenceKeepAlive(t *testing.T) {
+	conformance.TestKeepAlive(t, func(*testing.T) protocols.KeepAlive { return reference.NewKeepAlive() })
+}
+
+func TestReferenceIdentifyLimiter(t *testing.T) {
+	conformance.TestIdentifyLimiter(t, identifySetup(nil, nil))
+}
+
+func TestReferenceSendLimiter(t *testing.T) {
+	conformance.TestSendLimiter(t, func(*testing.T) protocols.SendLimiter { return reference.NewSendLimiter() })
+}
+
+func TestReferenceSessionStore(t *testing.T) {
+	t.Run("Memory", func(t *testing.T) {
+		conformance.TestSessionStore(t, func(*testing.T) protocols.SessionStore { return reference.NewSessionStore() })
+	})
+	t.Run("File", func(t *testing.T) {
+		conformance.TestSessionStore(t, func(t *testing.T) protocols.SessionStore {
+			s, err := reference.NewFileSessionStore(filepath.Join(t.TempDir(), "sessions.json"))
+			if err != nil {
+				t.Fatalf("reference.NewFileSessionStore: %v", err)
+			}
+			return s
+		})
+	})
+}
+
+// Legal but weird implementations must pass too (fstest's shuffledFS): the
+// suites may rely only on what the contracts promise.
+func TestReferenceLegalButWeird(t *testing.T) {
+	t.Run("ScribblingInflater", func(t *testing.T) {
+		conformance.TestInflater(t, func(_ *testing.T, mode protocols.Compression) (protocols.Inflater, error) {
+			in, err := reference.NewInflater(mode)
+			if err != nil {
+				return nil, err
+			}
+			return &scribblingInflater{next: in}, nil
+		})
+	})
+	t.Run("AliasingCodec", func(t *testing.T) {
+		conformance.TestCodec(t, func(*testing.T) protocols.Codec { return aliasingCodec{reference.Codec{}} })
+	})
+	t.Run("AppendingCodec", func(t *testing.T) {
+		conformance.TestCodec(t, func(*testing.T) protocols.Codec { return appendingCodec{reference.Codec{}} })
+	})
+}
+
+// scribblingInflater returns each message in a buffer of its own, which it
+// overwrites at the next call: "valid until the next call" and no longer.
+type scribblingInflater struct {
+	next  protocols.Inflater
+	out   []byte
+	fresh bool // out holds a message not yet overwritten
+}
+
+func (s *scribblingInflater) scribble() {
+	if s.fresh {
+		for i := range s.out {
+			s.out[i] = 0xEE
+		}
+		s.fresh = false
+	}
+}
+
+func (s *scribblingInflater) Inflate(frame []byte) ([]byte, bool, error) {
+	s.scribble()
+	msg, done, err := s.next.Inflate(frame)
+	if !done || err != nil {
+		return nil, done, err
+	}
+	s.out, s.fresh = append(s.out[:0], msg...), true
+	return s.out, true, nil
+}
+
+func (s *scribblingInflater) Reset() {
+	s.scribble()
+	s.next.Reset()
+}
+
+// aliasingCodec returns an env.D that aliases data, as the contract allows.
+type aliasingCodec struct{ protocols.Codec }
+
+func (c aliasingCodec) DecodeEnvelope(data []byte, env *protocols.Envelope) error {
+	if err := c.Codec.DecodeEnvelope(data, env); err != nil {
+		return err
+	}
+	if i := bytes.Index(data, env.D); env.D != nil && i >= 0 {
+		env.D = data[i : i+len(env.D) : i+len(env.D)]
+	}
+	return nil
+}
+
+// appendingCodec has the optional AppendMarshaler, done right.
+type appendingCodec struct{ protocols.Codec }
+
+func (c appendingCodec) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	b, err := c.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// The Check functions are plain functions: wrong implementations give
+// errors that name the failing case.
+func TestCheckFunctions(t *testing.T) {
+	// Example_checkCodec and Example_checkInflater check the reference.
+	for _, c := range []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{"CheckCodec(DecodesD)", conformance.CheckCodec(broken.DecodesD(reference.Codec{})), []string{"EnvelopeLeavesDRaw: ", "rule: "}},
+		{"CheckCodec(PanicsOnEmpty)", conformance.CheckCodec(broken.PanicsOnEmpty(reference.Codec{})), []string{"MalformedJSONIsError: ", "panicked"}},
+		{"CheckCodec(nil)", conformance.CheckCodec(nil), nil},
+		{"CheckInflater(PerMessageReader)", conformance.CheckInflater(broken.PerMessageReader(reference.NewInflater)), []string{"ContextSpansMessages: "}},
+		{"CheckInflater(IgnorePartialFrames)", conformance.CheckInflater(broken.IgnorePartialFrames(reference.NewInflater)), []string{"OneByteAtATime: "}},
+	} {
+		if c.err == nil {
+			t.Errorf("%s: got nil, want an error", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(c.err.Error(), w) {
+				t.Errorf("%s: the error lacks %q:\n%v", c.name, w, c.err)
+			}
+		}
+	}
+	// A mode the implementation lacks is skipped, not failed.
+	zlibOnly := func(mode protocols.Compression) (protocols.Inflater, error) {
+		if mode != protocols.CompressZlibStream {
+			return nil, protocols.ErrNotSupported
+		}
+		return reference.NewInflater(mode)
+	}
+	if err := conformance.CheckInflater(zlibOnly); err != nil {
+		t.Errorf("CheckInflater(zlib-stream only): %v", err)
+	}
+}
+
+// CheckCodec needs no *testing.T, so an example can run it.
+func Example_checkCodec() {
+	if err := conformance.CheckCodec(reference.Codec{}); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+}
+
+// CheckInflater takes the shape of TypeSheet.NewInflater.
+func Example_checkInflater() {
+	if err := conformance.CheckInflater(reference.NewInflater); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+}
+
+// The adversarial frames are exported for an implementation's own tests
+// and fuzz targets.
+func ExampleSplitFrames() {
+	msgs := [][]byte{
+		[]byte(`{"t":null,"s":null,"op":10,"d":{"heartbeat_interval":41250}}`),
+		[]byte(`{"t":null,"s":null,"op":11,"d":null}`),
+	}
+	frames := conformance.SplitFrames(conformance.ZlibStream(msgs), rand.New(rand.NewPCG(1, 2)))
+	in, err := reference.NewInflater(protocols.CompressZlibStream)
+	if err != nil {
+		panic(err)
+	}
+	got, err := conformance.InflateFrames(in, frames)
+	fmt.Println(len(frames) > len(msgs), err)
+	for _, m := range got {
+		fmt.Println(string(m))
+	}
+	// Output:
+	// true <nil>
+	// {"t":null,"s":null,"op":10,"d":{"heartbeat_interval":41250}}
+	// {"t":null,"s":null,"op":11,"d":null}
+}
+
+func BenchmarkReferenceInflater(b *testing.B) {
+	conformance.BenchmarkInflater(b, func(_ *testing.B, mode protocols.Compression) (protocols.Inflater, error) {
+		return reference.NewInflater(mode)
+	})
+}
+
+func BenchmarkReferenceCodec(b *testing.B) {
+	conformance.BenchmarkCodec(b, func(*testing.B) protocols.Codec { return reference.Codec{} })
 }

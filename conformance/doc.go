@@ -9,6 +9,31 @@
 // [github.com/cordkit/cordkit/conformance/mockdiscord], a strict mock of
 // Discord.
 //
+// The gateway's leaf protocols have suites too: [TestInflater],
+// [TestCodec], [TestDispatcher], [TestKeepAlive], [TestIdentifyLimiter],
+// [TestSendLimiter] and [TestSessionStore], with [BenchmarkInflater] and
+// [BenchmarkCodec]. The Inflater and Codec checks need no clock, so
+// [CheckInflater] and [CheckCodec] run them without a *testing.T, in the
+// style of testing/fstest.TestFS; they suit examples and fuzz targets.
+//
+// # Adversarial input
+//
+// The frames the Inflater suite feeds come from helpers that an
+// implementation can reuse in its own tests and fuzz targets, in the style
+// of testing/iotest: [ZlibStream] compresses messages as Discord's
+// zlib-stream transport does (one zlib context, a sync flush per message),
+// [ZlibPayloads] as payload compression does, [SplitFrames] and
+// [OneByteFrames] cut the frames up, and [InflateFrames] feeds them to an
+// Inflater:
+//
+//	frames := conformance.SplitFrames(conformance.ZlibStream(msgs), rnd)
+//	got, err := conformance.InflateFrames(myInflater, frames)
+//
+// A capability an implementation lacks (a compression mode, the optional
+// [protocols.AppendMarshaler]) makes the subtests that need it skip, never
+// pass: an InflaterFunc that returns [protocols.ErrNotSupported] for a
+// mode skips that mode's subtests.
+//
 // # Running a suite
 //
 // An implementation adds one small file to its package:

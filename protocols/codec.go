@@ -3,6 +3,11 @@ package protocols
 // Codec encodes and decodes JSON, and decodes the gateway envelope once,
 // leaving d raw. It takes no context: it is pure computation.
 //
+// Rules (quoted by the conformance suite):
+//   - DecodeEnvelope ignores the fields it does not know, such as _trace.
+//   - Malformed JSON is an error, never a panic.
+//   - Marshal and Unmarshal follow encoding/json's rules for Go values and struct tags, including the string option that carries Discord's snowflakes.
+//
 // A Codec must be safe for concurrent use. Implementations should pass
 // [github.com/cordkit/cordkit/conformance.TestCodec].
 type Codec interface {

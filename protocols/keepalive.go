@@ -11,6 +11,8 @@ import (
 //   - The first heartbeat is sent after interval times a random jitter in [0, 1), then one every interval.
 //   - BeatNow sends a heartbeat at once, without waiting for the timer.
 //   - When no Ack arrived between two scheduled heartbeats, Run returns ErrZombieConnection.
+//   - Ack and BeatNow return at once, even while beat runs.
+//   - Each Run starts afresh, as on a new connection: no ACK is owed for the heartbeats of an earlier Run.
 //
 // Run is called by one goroutine per connection; Ack and BeatNow may be
 // called from any goroutine while Run runs. It must use package time for its
@@ -35,6 +37,7 @@ type KeepAlive interface {
 // Rules (quoted by the conformance suite):
 //   - Identifies in one bucket are at least 5 seconds apart.
 //   - Shards in different buckets identify concurrently.
+//   - When the session-start budget is spent, Wait waits for its reset, or returns an error wrapping [ErrSessionStartLimit] when ctx's deadline comes first.
 //
 // A limiter must be safe for concurrent use. Implementations should pass
 // [github.com/cordkit/cordkit/conformance.TestIdentifyLimiter].
