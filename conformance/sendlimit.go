@@ -16,7 +16,8 @@ const (
 	ruleSendDoc        = "SendLimiter paces the payloads one connection sends: 120 per 60 seconds, with a few slots kept for heartbeats."
 	ruleSend120        = "No more than 120 payloads are admitted in any 60 seconds."
 	ruleSendHeartbeats = "Heartbeats are admitted even when other payloads have used their share."
-	ruleSendReset      = "Reset forgets what was sent, for a new connection."
+	ruleSendReset      = "Reset forgets what was sent, for a new connection whose HELLO announced heartbeatInterval; the limiter sizes the room it keeps for heartbeats from it."
+	ruleSendInterval   = "Other payloads leave room for every heartbeat the interval given to Reset brings in 60 seconds, plus one."
 	ruleSendSafe       = "A SendLimiter must be safe for concurrent use."
 	ruleSendWindow     = "A payload admitted at time t counts during [t, t+60s)."
 )
@@ -187,6 +188,37 @@ var sendRules = []rule[func() protocols.SendLimiter]{
 		},
 	},
 	{
+		// The reference's fixed reserve of 3 once let a 10 s interval's
+		// fourth heartbeat in a window wait 20 s behind a burst, and the
+		// gateway closed the connection for the missed beat.
+		name: "ReserveFollowsHeartbeatInterval",
+		rule: ruleSendInterval,
+		run: func(t *caseT, newLimiter func() protocols.SendLimiter) {
+			l := newLimiter()
+			const interval = 10 * time.Second
+			l.Reset(interval)
+			var s sent
+			saturate(t, l, &s)
+			// One heartbeat every interval for a whole window, plus one
+			// answer to a server op 1: seven at 10 s.
+			beats := int(sendWindow/interval) + 1
+			for i := range beats {
+				asked := time.Now()
+				hb := sendOne(t, t.ctx, l, true)
+				if !hb.await(asked.Add(lateness)) {
+					t.Fatalf("SendLimiter.Wait(heartbeat %d of %d) at %s with a %v interval given to Reset and other payloads waiting: not admitted by %s, want at once",
+						i+1, beats, t.since(asked), interval, t.since(asked.Add(lateness)))
+				}
+				if hb.err != nil {
+					t.Fatalf("SendLimiter.Wait(heartbeat %d): got error %v, want admitted at once", i+1, hb.err)
+				}
+				if i < beats-2 {
+					time.Sleep(interval)
+				}
+			}
+		},
+	},
+	{
 		name: "NonHeartbeatsLeaveRoom",
 		rule: ruleSendDoc,
 		run: func(t *caseT, newLimiter func() protocols.SendLimiter) {
@@ -254,7 +286,7 @@ var sendRules = []rule[func() protocols.SendLimiter]{
 			time.Sleep(10 * time.Second)
 			settle()
 			before := s.count()
-			l.Reset()
+			l.Reset(0)
 			reset := time.Now()
 			if !a.await(reset.Add(lateness)) {
 				t.Errorf("SendLimiter.Reset at %s, after %d payloads: %d more admitted by %s, want the %d still waiting admitted at once",

@@ -59,6 +59,7 @@ func (f IdentifyLimiterFunc) Wait(ctx context.Context, shardID int) error { retu
 // Rules (quoted by the conformance suite):
 //   - No more than 120 payloads are admitted in any 60 seconds.
 //   - Heartbeats are admitted even when other payloads have used their share.
+//   - Other payloads leave room for every heartbeat the interval given to Reset brings in 60 seconds, plus one.
 //
 // A SendLimiter must be safe for concurrent use. Implementations should pass
 // [github.com/cordkit/cordkit/conformance.TestSendLimiter].
@@ -66,6 +67,8 @@ type SendLimiter interface {
 	// Wait blocks until one payload may be sent, or ctx ends. heartbeat
 	// marks a heartbeat, which may use the reserved slots.
 	Wait(ctx context.Context, heartbeat bool) error
-	// Reset forgets what was sent, for a new connection.
-	Reset()
+	// Reset forgets what was sent, for a new connection whose HELLO
+	// announced heartbeatInterval; the limiter sizes the room it keeps for
+	// heartbeats from it. Zero means unknown: Discord's usual 41.25 s.
+	Reset(heartbeatInterval time.Duration)
 }

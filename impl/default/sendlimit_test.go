@@ -122,7 +122,7 @@ func TestSendLimiterContextAndReset(t *testing.T) {
 		go func() { errc <- l.Wait(t.Context(), false) }()
 		synctest.Wait()
 		time.Sleep(time.Second)
-		l.Reset()
+		l.Reset(0)
 		require.NoError(t, <-errc)
 		assert.Equal(t, time.Second, time.Since(start))
 	})

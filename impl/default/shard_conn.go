@@ -120,7 +120,6 @@ func (s *shard) connect(ctx context.Context, q *eventQueue) ending {
 	}()
 
 	s.inflater.Reset()
-	s.p.SendLimiter.Reset()
 	s.log.LogAttrs(ctx, slog.LevelDebug, "gateway: connected", slog.String(logKeyURL, redactURL(target)))
 
 	connCtx, stopConn := context.WithCancel(ctx)
@@ -131,6 +130,7 @@ func (s *shard) connect(ctx context.Context, q *eventQueue) ending {
 	}()
 	sc.read(ctx, hctx, q, func(interval time.Duration) {
 		cancelHandshake()
+		s.p.SendLimiter.Reset(interval)
 		keepAlive.Go(func() { sc.keepAlive(connCtx, interval) })
 		if err := sc.handshake(ctx, sess); err != nil {
 			e := ending{step: stepResume, cause: err}

@@ -2,6 +2,7 @@ package broken
 
 import (
 	"context"
+	"time"
 
 	"github.com/cordkit/cordkit/protocols"
 )
@@ -15,7 +16,7 @@ func NeverCounts() protocols.SendLimiter { return openLimiter{} }
 type openLimiter struct{}
 
 func (openLimiter) Wait(ctx context.Context, _ bool) error { return ctx.Err() }
-func (openLimiter) Reset()                                 {}
+func (openLimiter) Reset(time.Duration)                    {}
 
 // HeartbeatsWait treats heartbeats as any other payload, so they queue
 // behind a burst and the connection is closed for missing them. It breaks
@@ -28,10 +29,12 @@ type flatLimiter struct{ protocols.SendLimiter }
 func (l flatLimiter) Wait(ctx context.Context, _ bool) error { return l.SendLimiter.Wait(ctx, false) }
 
 // IgnoreSendReset has a Reset that does nothing, so a new connection
-// inherits the old one's window. It breaks "Reset forgets what was sent,
-// for a new connection." and fails TestSendLimiter/ResetForgetsSent.
+// inherits the old one's window and the reserve ignores the heartbeat
+// interval. It breaks "Reset forgets what was sent, for a new connection
+// whose HELLO announced heartbeatInterval; ..." and fails
+// TestSendLimiter/ResetForgetsSent and ReserveFollowsHeartbeatInterval.
 func IgnoreSendReset(next protocols.SendLimiter) protocols.SendLimiter { return sticky{next} }
 
 type sticky struct{ protocols.SendLimiter }
 
-func (sticky) Reset() {}
+func (sticky) Reset(time.Duration) {}
