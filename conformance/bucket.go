@@ -430,6 +430,7 @@ var bucketRules = []rule[func() protocols.Bucket]{
 			if !failed.await(reset) || failed.err == nil {
 				return // AcquireHonorsDeadline reports this
 			}
+			settle() // let whatever the failed Acquire left behind queue first
 			a := acquireBucket(t, b)
 			if !a.await(reset.Add(lateness)) || a.err != nil {
 				t.Errorf("Bucket.Acquire: not admitted by %s after an Acquire failed at %s (window reset at %s), want admitted at the reset",
@@ -448,6 +449,7 @@ var bucketRules = []rule[func() protocols.Bucket]{
 			if !failed.await(time.Now().Add(time.Second)) || failed.err == nil {
 				return
 			}
+			settle()
 			first.complete(ok200("abc", 5, 4, time.Second))
 			a = acquireBucket(t, b)
 			if !a.await(time.Now().Add(lateness)) || a.err != nil {

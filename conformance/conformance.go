@@ -143,6 +143,8 @@ func allRules() []ruleInfo {
 	out = append(out, infos("TestRateLimiter", limiterRules)...)
 	out = append(out, infos("TestHTTPClient", httpRules)...)
 	out = append(out, gatewayRules()...)
+	out = append(out, infos("TestShard", shardRules)...)
+	out = append(out, infos("TestGateway", gatewayManagerRules)...)
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -278,6 +279,114 @@ var brokenCases = []struct {
 		fail: []string{"ShardCountIsPartOfKey"}},
 	{name: "ZeroForMissing", suite: sessionSuite(func() protocols.SessionStore { return broken.ZeroForMissing(reference.NewSessionStore()) }),
 		fail: []string{"LoadMissingIsErrNoSession", "DeleteForgets"}},
+
+	// Shards: broken connections, parts and decorators.
+	{name: "CloseWith1000", suite: shardSuite(shardSetup{params: withDialer(broken.CloseWith1000)}),
+		fail: []string{"ZombieClosesWithoutInvalidating", "ReconnectOpResumes", "InvalidSessionResumable", "CorruptPayloadResumes", "CloseEndsSessionOnlyFor1000"}},
+	{name: "PinURL", suite: shardSuite(shardSetup{params: func(p *protocols.ShardParams) { p.Dialer = broken.PinURL(p.Dialer, p.URL) }}),
+		fail: []string{"ResumeUsesResumeURL"}},
+	{name: "StickyResumeURL", suite: shardSuite(shardSetup{params: withDialer(broken.StickyResumeURL)}),
+		fail: []string{"ResumeFallsBackToMainURL"}},
+	{name: "BotPrefixInIdentify", suite: shardSuite(shardSetup{params: withDialer(broken.BotPrefixInIdentify)}),
+		fail: []string{"HelloIdentifyReady"}},
+	{name: "NoPayloadCompression", suite: shardSuite(shardSetup{params: withDialer(broken.NoPayloadCompression)}),
+		fail: []string{"PayloadCompression"}},
+	{name: "ZeroSeqHeartbeat", suite: shardSuite(shardSetup{params: withDialer(broken.ZeroSeqHeartbeat)}),
+		fail: []string{"HeartbeatNullBeforeFirstDispatch"}},
+	{name: "IgnoreServerHeartbeat", suite: shardSuite(shardSetup{params: withDialer(broken.IgnoreServerHeartbeat)}),
+		fail: []string{"ServerHeartbeatAnsweredAtOnce"}},
+	{name: "IgnoreReconnect", suite: shardSuite(shardSetup{params: withDialer(broken.IgnoreReconnect)}),
+		fail: []string{"ReconnectOpResumes", "ReconnectRightAfterReady", "ReconnectBeforeHello"}},
+	{name: "InvalidSessionNeverResumable", suite: shardSuite(shardSetup{params: withDialer(broken.InvalidSessionNeverResumable)}),
+		fail: []string{"InvalidSessionResumable"}},
+	{name: "ResumeSeqAhead", suite: shardSuite(shardSetup{params: withDialer(broken.ResumeSeqAhead)}),
+		fail: []string{"NoEventLostOrDuplicated", "ResumeAfterRestart"}},
+	{name: "ForgetCloseCodes", suite: shardSuite(shardSetup{params: withDialer(broken.ForgetCloseCodes)}),
+		fail: []string{"CloseCodesFatal", "CloseCodesIdentify"}},
+	{name: "AllClosesFatal", suite: shardSuite(shardSetup{params: withDialer(broken.AllClosesFatal)}),
+		fail: []string{"CloseCodesResume"}},
+	{name: "ShardWithUnjitteredKeepAlive", suite: shardSuite(shardSetup{params: func(p *protocols.ShardParams) { p.KeepAlive = broken.Unjittered() }}),
+		fail: []string{"FirstHeartbeatJittered"}},
+	{name: "ShardWithSelfAckingKeepAlive", suite: shardSuite(shardSetup{params: func(p *protocols.ShardParams) { p.KeepAlive = broken.NeverZombie(reference.NewKeepAlive()) }}),
+		fail: []string{"ZombieClosesWithoutInvalidating"}},
+	{name: "ShardWithoutIdentifyLimit", suite: shardSuite(shardSetup{params: func(p *protocols.ShardParams) { p.IdentifyLimiter = broken.NeverWaits() }}),
+		fail: []string{"NoIdentifyStormOnInvalidSession"}},
+	{name: "ShardWithoutSendLimit", suite: shardSuite(shardSetup{params: func(p *protocols.ShardParams) { p.SendLimiter = broken.NeverCounts() }}),
+		fail: []string{"SendLimitNeverExceeded"}},
+	{name: "ShardKeepsInflateContext", suite: shardSuite(shardSetup{params: func(p *protocols.ShardParams) { p.NewInflater = broken.IgnoreReset(reference.NewInflater) }}),
+		fail: []string{"InflaterResetOnReconnect"}},
+	{name: "ShardIgnoresPartialFrames", suite: shardSuite(shardSetup{params: func(p *protocols.ShardParams) { p.NewInflater = broken.IgnorePartialFrames(reference.NewInflater) }}),
+		fail: []string{"ZlibStreamSplitFrames"}},
+	{name: "ReaderWaitsForHandlers", suite: shardSuite(shardSetup{opts: reference.ShardOptions{MaxQueuedBytes: 1}}),
+		fail: []string{"AcksNotStarvedBehindBurst"}},
+	{name: "NoWaitAfterInvalidSession", suite: shardSuite(shardSetup{opts: reference.ShardOptions{InvalidSessionWaitMin: time.Nanosecond, InvalidSessionWaitMax: time.Nanosecond}}),
+		fail: []string{"InvalidSessionWaitsThenIdentifies", "InvalidSessionAfterResumeIdentifies"}},
+	{name: "GiveUpOnDialError", suite: shardSuite(shardSetup{params: broken.GiveUpOnDialError}),
+		fail: []string{"DialFailuresRetried"}},
+	{name: "IgnoreShouldReconnect", suite: shardSuite(shardSetup{params: broken.IgnoreShouldReconnect}),
+		fail: []string{"ShouldReconnectConsulted"}},
+	{name: "LongHandshake", suite: shardSuite(shardSetup{params: broken.LongHandshake}),
+		fail: []string{"HandshakeTimeoutBoundsDial"}},
+	{name: "LogsToken", suite: shardSuite(shardSetup{params: broken.LogsToken}),
+		fail: []string{"TokenNotInErrorsOrLogs"}},
+	{name: "ForgetfulSessions", suite: shardSuite(shardSetup{params: broken.ForgetfulSessions}),
+		fail: []string{"ResumeAfterRestart"}},
+	{name: "RawDispatchesOnly", suite: shardSuite(shardSetup{params: broken.RawDispatchesOnly}),
+		fail: []string{"RawSeesEveryPayload"}},
+	{name: "NoShardID", suite: shardSuite(shardSetup{params: broken.NoShardID}),
+		fail: []string{"EventsCarryShardAndSeq"}},
+	{name: "CloseWaitsForHandlers", suite: func(t *testing.T) {
+		conformance.TestShard(t, func(t *testing.T, p protocols.ShardParams) protocols.Shard {
+			wrap := broken.CloseWaitsForHandlers(&p)
+			return wrap(shardSetup{}.build(t, p))
+		})
+	}, fail: []string{"CloseFromHandler"}},
+	{name: "CloseAlwaysNormal", suite: shardSuite(shardSetup{wrap: broken.CloseAlwaysNormal}),
+		fail: []string{"CloseEndsSessionOnlyFor1000"}},
+	{name: "RunIgnoresContext", suite: shardSuite(shardSetup{wrap: broken.RunIgnoresContext}),
+		fail: []string{"RunHonorsContext"}},
+	{name: "RunOutlivesClose", suite: shardSuite(shardSetup{wrap: broken.RunOutlivesClose}),
+		fail: []string{"CloseIsIdempotentAndEndsRun"}},
+	{name: "ShardForgetsClosed", suite: shardSuite(shardSetup{wrap: broken.ForgetsClosed}),
+		fail: []string{"MethodsAfterCloseFail"}},
+	{name: "ReadyOnce", suite: shardSuite(shardSetup{wrap: broken.ReadyOnce}),
+		fail: []string{"ReadyCalledEachTime"}},
+	{name: "StickyReady", suite: shardSuite(shardSetup{wrap: broken.StickyReady}),
+		fail: []string{"StatusReadyTracksConnection"}},
+	{name: "RetryFatal", suite: shardSuite(shardSetup{wrap: broken.RetryFatal}),
+		fail: []string{"CloseCodesFatal"}},
+
+	// Gateways.
+	{name: "GatewayWithoutIdentifyLimit", suite: gatewaySuite(gatewaySetup{params: func(p *protocols.GatewayParams) {
+		p.NewIdentifyLimiter = func(protocols.IdentifyLimiterParams) (protocols.IdentifyLimiter, error) {
+			return broken.NeverWaits(), nil
+		}
+	}}), fail: []string{"IdentifySpacingPerBucket", "ReconnectIdentifiesRespectBuckets"}},
+	{name: "FirstIdentifyOnly", suite: gatewaySuite(gatewaySetup{params: func(p *protocols.GatewayParams) {
+		p.NewIdentifyLimiter = func(ip protocols.IdentifyLimiterParams) (protocols.IdentifyLimiter, error) {
+			l, err := reference.NewIdentifyLimiter(ip)
+			if err != nil {
+				return nil, err
+			}
+			return broken.FirstIdentifyOnly(l), nil
+		}
+	}}), fail: []string{"ReconnectIdentifiesRespectBuckets"}},
+	{name: "ConnectReturnsEarly", suite: gatewaySuite(gatewaySetup{wrap: broken.ConnectReturnsEarly}),
+		fail: []string{"ConnectReadiesEveryShard"}},
+	{name: "IgnoreShardIDs", suite: gatewaySuite(gatewaySetup{params: broken.IgnoreShardIDs}),
+		fail: []string{"ShardIDsSubset"}},
+	{name: "PinShardCount", suite: gatewaySuite(gatewaySetup{params: broken.PinShardCount}),
+		fail: []string{"ShardCountFromGatewayBot"}},
+	{name: "GatewayOfRetryingShards", suite: gatewaySuite(gatewaySetup{shard: shardSetup{wrap: broken.RetryFatal}}),
+		fail: []string{"ShardingRequiredRescalesWhenAutomatic", "ShardingRequiredFatalWhenPinned", "FatalErrorFromConnect"}},
+	{name: "RescaleNoop", suite: gatewaySuite(gatewaySetup{wrap: broken.RescaleNoop}),
+		fail: []string{"RescaleWithoutLosingEvents"}},
+	{name: "ConnectIgnoresContext", suite: gatewaySuite(gatewaySetup{wrap: broken.ConnectIgnoresContext}),
+		fail: []string{"ConnectHonorsContext"}},
+	{name: "CloseLeavesShards", suite: gatewaySuite(gatewaySetup{wrap: broken.CloseLeavesShards}),
+		fail: []string{"CloseEndsEveryGoroutine"}},
+	{name: "GatewayForgetsClosed", suite: gatewaySuite(gatewaySetup{wrap: broken.GatewayForgetsClosed}),
+		fail: []string{"MethodsAfterCloseFail"}},
 
 	// Exclusions.
 	{name: "ExcludeGatewaySkips", suite: func(t *testing.T) {
@@ -676,4 +785,107 @@ func BenchmarkReferenceInflater(b *testing.B) {
 
 func BenchmarkReferenceCodec(b *testing.B) {
 	conformance.BenchmarkCodec(b, func(*testing.B) protocols.Codec { return reference.Codec{} })
+}
+
+// Shards and gateways.
+
+// shardSetup builds a reference shard with reference parts, changed by
+// params and wrapped by wrap when those are set.
+type shardSetup struct {
+	opts   reference.ShardOptions
+	params func(p *protocols.ShardParams)
+	wrap   func(protocols.Shard) protocols.Shard
+}
+
+func (s shardSetup) build(t *testing.T, p protocols.ShardParams) protocols.Shard {
+	t.Helper()
+	p.Codec = reference.Codec{}
+	p.NewInflater = reference.NewInflater
+	p.KeepAlive = reference.NewKeepAlive()
+	p.SendLimiter = reference.NewSendLimiter()
+	l, err := reference.NewIdentifyLimiter(protocols.IdentifyLimiterParams{MaxConcurrency: 1})
+	if err != nil {
+		t.Fatalf("reference.NewIdentifyLimiter: %v", err)
+	}
+	p.IdentifyLimiter = l
+	if s.params != nil {
+		s.params(&p)
+	}
+	sh, err := s.opts.New(p)
+	if err != nil {
+		t.Fatalf("reference.NewShard: %v", err)
+	}
+	if s.wrap != nil {
+		sh = s.wrap(sh)
+	}
+	return sh
+}
+
+// withDialer wraps the suite's Dialer.
+func withDialer(wrap func(protocols.Dialer) protocols.Dialer) func(p *protocols.ShardParams) {
+	return func(p *protocols.ShardParams) { p.Dialer = wrap(p.Dialer) }
+}
+
+func shardSuite(s shardSetup) func(t *testing.T) {
+	return func(t *testing.T) { conformance.TestShard(t, s.build) }
+}
+
+func TestReferenceShard(t *testing.T) {
+	conformance.TestShard(t, shardSetup{}.build)
+}
+
+// gatewaySetup builds a reference gateway of reference shards and parts,
+// changed by params and wrapped by wrap when those are set; shard wraps
+// each shard.
+type gatewaySetup struct {
+	opts   reference.GatewayOptions
+	shard  shardSetup
+	params func(p *protocols.GatewayParams)
+	wrap   func(protocols.Gateway) protocols.Gateway
+}
+
+func (s gatewaySetup) build(t *testing.T, p protocols.GatewayParams) protocols.Gateway {
+	t.Helper()
+	p.NewShard = func(sp protocols.ShardParams) (protocols.Shard, error) {
+		if s.shard.params != nil {
+			s.shard.params(&sp)
+		}
+		sh, err := s.shard.opts.New(sp)
+		if err != nil || s.shard.wrap == nil {
+			return sh, err
+		}
+		return s.shard.wrap(sh), nil
+	}
+	p.NewKeepAlive = reference.NewKeepAlive
+	p.NewSendLimiter = reference.NewSendLimiter
+	p.NewIdentifyLimiter = reference.NewIdentifyLimiter
+	p.Shard.Codec = reference.Codec{}
+	p.Shard.NewInflater = reference.NewInflater
+	if s.params != nil {
+		s.params(&p)
+	}
+	g, err := s.opts.New(p)
+	if err != nil {
+		t.Fatalf("reference.NewGateway: %v", err)
+	}
+	if s.wrap != nil {
+		g = s.wrap(g)
+	}
+	return g
+}
+
+func gatewaySuite(s gatewaySetup) func(t *testing.T) {
+	return func(t *testing.T) { conformance.TestGateway(t, s.build) }
+}
+
+func TestReferenceGateway(t *testing.T) {
+	conformance.TestGateway(t, gatewaySetup{}.build)
+}
+
+// Run runs the suite of each part a TypeSheet sets and skips the others.
+func TestRunTypeSheet(t *testing.T) {
+	t.Run("Empty", func(t *testing.T) { conformance.Run(t, protocols.TypeSheet{}) })
+	t.Run("CodecAndStore", func(t *testing.T) {
+		conformance.Run(t, protocols.TypeSheet{Codec: reference.Codec{}, SessionStore: reference.NewSessionStore()})
+	})
 }

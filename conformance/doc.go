@@ -16,6 +16,23 @@
 // [CheckInflater] and [CheckCodec] run them without a *testing.T, in the
 // style of testing/fstest.TestFS; they suit examples and fuzz targets.
 //
+// The shard and the shard manager have suites that run against the mock's
+// gateway: [TestShard] and [TestGateway]. They hand the implementation a
+// websocket [protocols.Dialer] of their own (github.com/gobwas/ws over
+// [mockdiscord.Server.NetDial], in memory), recording dispatchers, an
+// in-memory session store and, for /gateway/bot, a minimal
+// [protocols.HTTPClient]; the factory supplies the other parts (keep-alive,
+// send and identify limiters, inflater, codec), its own or the reference
+// ones. They hold the implementation to Discord's gateway rules and to the
+// bugs other libraries shipped: heartbeats, zombie connections, resuming
+// where READY says, close codes, op 7 and op 9, identify spacing, the send
+// limit, compression, exactly-once delivery across reconnects, sharding
+// required, rescaling.
+//
+// [Run] runs the suite of every part a [protocols.TypeSheet] sets, so an
+// implementation package that offers a partial TypeSheet checks it in one
+// call, in the style of testing/slogtest.Run.
+//
 // # Adversarial input
 //
 // The frames the Inflater suite feeds come from helpers that an

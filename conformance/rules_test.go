@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/zlib"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +16,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/cordkit/cordkit/conformance/mockdiscord"
 	"github.com/cordkit/cordkit/protocols"
 )
 
@@ -231,4 +236,152 @@ func TestGatewayFixtures(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestShardGatewayRuleNames checks the size and coverage of the Shard and
+// Gateway suites.
+func TestShardGatewayRuleNames(t *testing.T) {
+	if n := len(shardRules) + len(gatewayManagerRules); n < 30 {
+		t.Errorf("TestShard and TestGateway have %d cases, want at least 30", n)
+	}
+	if len(shardRules) == 0 || len(gatewayManagerRules) == 0 {
+		t.Errorf("TestShard has %d cases and TestGateway %d, want some in each", len(shardRules), len(gatewayManagerRules))
+	}
+}
+
+// TestFillShardParts checks that Run hands TestShard's factory the
+// TypeSheet's parts, each shard its own.
+func TestFillShardParts(t *testing.T) {
+	var keepAlives, senders, limiters int
+	sheet := protocols.TypeSheet{
+		Codec:       fakeCodec{},
+		NewInflater: func(protocols.Compression) (protocols.Inflater, error) { return nil, protocols.ErrNotSupported },
+		NewKeepAlive: func() protocols.KeepAlive {
+			keepAlives++
+			return nil
+		},
+		NewSendLimiter: func() protocols.SendLimiter {
+			senders++
+			return nil
+		},
+		NewIdentifyLimiter: func(p protocols.IdentifyLimiterParams) (protocols.IdentifyLimiter, error) {
+			limiters++
+			if p.MaxConcurrency != 1 {
+				t.Errorf("NewIdentifyLimiter got MaxConcurrency %d, want 1", p.MaxConcurrency)
+			}
+			return protocols.IdentifyLimiterFunc(func(context.Context, int) error { return nil }), nil
+		},
+	}
+	var p protocols.ShardParams
+	fillShardParts(t, sheet, &p)
+	fillShardParts(t, sheet, &p)
+	if p.Codec == nil || p.NewInflater == nil || p.IdentifyLimiter == nil || keepAlives != 2 || senders != 2 || limiters != 2 {
+		t.Errorf("fillShardParts: codec %v, inflater set %v, limiter %v; %d keep-alives, %d send limiters, %d identify limiters built for 2 shards, want 2 of each",
+			p.Codec, p.NewInflater != nil, p.IdentifyLimiter, keepAlives, senders, limiters)
+	}
+	var empty protocols.ShardParams
+	fillShardParts(t, protocols.TypeSheet{}, &empty)
+	if empty.Codec != nil || empty.KeepAlive != nil || empty.SendLimiter != nil || empty.IdentifyLimiter != nil {
+		t.Errorf("fillShardParts of an empty sheet set %+v, want nil parts", empty)
+	}
+}
+
+type fakeCodec struct{ protocols.Codec }
+
+// TestSuiteConn checks the suites' own websocket Conn against the mock:
+// the protocols.Conn contract the shard suites rely on.
+func TestSuiteConn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := mockdiscord.New(nil)
+		defer srv.Close()
+		ctx := t.Context()
+		d := wsDialer{netDial: srv.NetDial}
+		dial := func() protocols.Conn {
+			t.Helper()
+			c, err := d.Dial(ctx, srv.GatewayURL()+"?v=10&encoding=json")
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			typ, msg, err := c.Read(ctx)
+			if err != nil || typ != protocols.MessageText || !bytes.Contains(msg, []byte(`"op":10`)) {
+				t.Fatalf("first Read: %v %q %v, want HELLO", typ, msg, err)
+			}
+			return c
+		}
+		inject := func(f mockdiscord.GatewayFault) {
+			t.Helper()
+			if _, err := srv.InjectGateway(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// A Read interrupted by its context leaves the connection usable.
+		c := dial()
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		if _, _, err := c.Read(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Read past its deadline: %v, want context.DeadlineExceeded", err)
+		}
+		cancel()
+		if err := c.Write(ctx, protocols.MessageText, []byte(`{"op":1,"d":null}`)); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if _, msg, err := c.Read(ctx); err != nil || !bytes.Contains(msg, []byte(`"op":11`)) {
+			t.Errorf("Read after an interrupted Read: %q %v, want the ACK", msg, err)
+		}
+
+		// The server's close frame is a *CloseError with its code.
+		inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultClose, Shard: mockdiscord.AllShards, Code: 4000, Reason: "bye"})
+		var ce *protocols.CloseError
+		if _, _, err := c.Read(ctx); !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != "bye" {
+			t.Errorf("Read after a server close: %v, want a *CloseError 4000 bye", err)
+		}
+		if err := c.Close(protocols.CloseNormal, ""); err != nil {
+			t.Errorf("Close after a server close: %v", err)
+		}
+
+		// A drop is a *CloseError with 1006.
+		c = dial()
+		inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultDrop, Shard: mockdiscord.AllShards})
+		if _, _, err := c.Read(ctx); !errors.As(err, &ce) || ce.Code != protocols.CloseAbnormal {
+			t.Errorf("Read after a drop: %v, want a *CloseError 1006", err)
+		}
+		_ = c.Close(4000, "")
+
+		// Close sends its code, is idempotent, and later calls fail with
+		// ErrClosed.
+		c = dial()
+		if err := c.Close(4321, "test"); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := c.Close(1000, ""); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		if _, _, err := c.Read(ctx); !errors.Is(err, protocols.ErrClosed) {
+			t.Errorf("Read after Close: %v, want ErrClosed", err)
+		}
+		if err := c.Write(ctx, protocols.MessageText, []byte(`{}`)); !errors.Is(err, protocols.ErrClosed) {
+			t.Errorf("Write after Close: %v, want ErrClosed", err)
+		}
+		time.Sleep(2 * time.Second)
+		var codes []int
+		for _, o := range srv.GatewayObservations() {
+			if o.Kind == mockdiscord.ObserveClose && o.By == "client" {
+				codes = append(codes, o.Code)
+			}
+		}
+		if !slices.Contains(codes, 4321) {
+			t.Errorf("client closes seen by the mock: %v, want one with 4321", codes)
+		}
+
+		// A split message arrives whole.
+		c = dial()
+		inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, Shard: mockdiscord.AllShards, Parts: 4})
+		if err := c.Write(ctx, protocols.MessageText, []byte(`{"op":1,"d":null}`)); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != `{"t":null,"s":null,"op":11,"d":null}` {
+			t.Errorf("Read of a fragmented message: %q %v", msg, err)
+		}
+		_ = c.Close(4000, "")
+	})
 }

@@ -216,6 +216,22 @@ type ShardStatus struct {
 // Shard is one gateway session: it connects, identifies or resumes, keeps
 // the connection alive and reconnects as Discord's rules say.
 //
+// Rules (quoted by the conformance suite):
+//   - Run dials URL with v=Version and encoding=json in the query, and IDENTIFY carries the bare token, the properties, Intents, [ID, Count] as shard and LargeThreshold.
+//   - A heartbeat carries the last sequence number received, or null before the first dispatch.
+//   - A server HEARTBEAT (op 1) is answered with a heartbeat at once, without moving the schedule.
+//   - A connection without a heartbeat ACK between two heartbeats is closed with a code other than 1000 and 1001, and the session resumed.
+//   - A resume dials the session's resume_gateway_url with the same query.
+//   - When the resume URL cannot be reached, the shard resumes on URL.
+//   - RECONNECT (op 7), at any time, even before HELLO, makes the shard reconnect and resume.
+//   - INVALID_SESSION with d=true makes the shard reconnect and resume.
+//   - After INVALID_SESSION with d=false, the shard waits 1 to 5 seconds and identifies anew on URL.
+//   - Every IDENTIFY, reconnects included, waits for the IdentifyLimiter.
+//   - The token never appears in errors or logs.
+//   - A payload that cannot be read or decoded closes the connection with a code other than 1000 and 1001, and the session is resumed.
+//   - Across reconnects, every dispatch reaches Events exactly once, in sequence order.
+//   - A failed dial is retried with backoff until Run ends.
+//
 // A Shard must be safe for concurrent use. Implementations should pass
 // [github.com/cordkit/cordkit/conformance.TestShard].
 type Shard interface {
@@ -228,6 +244,7 @@ type Shard interface {
 	Send(ctx context.Context, op Opcode, d any) error
 	// Close closes the connection with code and ends Run. Codes 1000 and
 	// 1001 end the session; other codes keep it resumable. Idempotent.
+	// Close may be called from a handler.
 	Close(code CloseCode) error
 	// Status returns a snapshot of the shard's state.
 	Status() ShardStatus
@@ -237,6 +254,10 @@ type Shard interface {
 // count and identify concurrency unless configured, runs the shards,
 // identifies them no faster than Discord allows, and rescales without
 // downtime.
+//
+// Rules (quoted by the conformance suite):
+//   - When a shard is closed with 4011 and ShardCount is 0, the gateway rescales to a count that covers every guild, without reconnecting the refused shard.
+//   - With ShardCount set, a 4011 is the fatal error Connect returns.
 //
 // A Gateway must be safe for concurrent use. Implementations should pass
 // [github.com/cordkit/cordkit/conformance.TestGateway].

@@ -7,9 +7,23 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/cordkit/cordkit/conformance"
+	"github.com/cordkit/cordkit/protocols"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestConformance holds the swapped shard to the same rules as the
+// reference one: the suite fills the connection settings, the factory the
+// parts (here the reference ones, through reference.NewShard's defaults).
+func TestConformance(t *testing.T) {
+	conformance.TestShard(t, func(t *testing.T, p protocols.ShardParams) protocols.Shard {
+		s, err := NewReportingShard(p, func(string, ...any) {})
+		require.NoError(t, err)
+		return s
+	})
+}
 
 func TestRunAgainstMock(t *testing.T) {
 	var out bytes.Buffer
