@@ -90,6 +90,7 @@ type ConfigError struct {
 	Err error
 }
 
+// Error describes the failure; it never contains the token.
 func (e *ConfigError) Error() string { return "cordkit: config " + e.Field + ": " + e.Err.Error() }
 
 // Unwrap returns the reason.

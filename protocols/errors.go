@@ -93,6 +93,7 @@ type RateLimitError struct {
 	Message string
 }
 
+// Error describes the failure; it never contains the token.
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("%s: rate limited (scope %s), retry after %v", e.Route.Redacted(), e.Scope, e.RetryAfter)
 }
@@ -118,6 +119,7 @@ type HTTPError struct {
 	Body []byte
 }
 
+// Error describes the failure; it never contains the token.
 func (e *HTTPError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d %s", e.Route.Redacted(), e.Status, http.StatusText(e.Status))
@@ -197,6 +199,7 @@ type CloseError struct {
 	Reason string
 }
 
+// Error describes the failure; it never contains the token.
 func (e *CloseError) Error() string {
 	if e.Reason == "" {
 		return fmt.Sprintf("gateway closed: %d %s", int(e.Code), e.Code)

@@ -78,6 +78,7 @@ type PayloadTooLargeError struct {
 	Size int
 }
 
+// Error describes the failure.
 func (e *PayloadTooLargeError) Error() string {
 	return fmt.Sprintf("reference: %s payload of %d bytes exceeds the gateway's %d-byte limit", e.Op, e.Size, MaxPayloadSize)
 }

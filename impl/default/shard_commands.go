@@ -130,6 +130,7 @@ type MemberRequestRateLimitedError struct {
 	RetryAfter time.Duration
 }
 
+// Error describes the failure.
 func (e *MemberRequestRateLimitedError) Error() string {
 	return fmt.Sprintf("reference: request guild members of %s: rate limited, retry after %v", e.GuildID, e.RetryAfter)
 }
