@@ -20,13 +20,14 @@ func (Codec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 // data.
 func (Codec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
-// envelope is the wire form of a gateway payload. Pointers tell null and
-// absent s and t from values.
+// envelope is the wire form of a gateway payload. A null or absent s or t
+// leaves the zero value, which is what Envelope wants, so no pointers (and
+// no allocations) are needed to tell them apart.
 type envelope struct {
 	Op protocols.Opcode `json:"op"`
 	D  json.RawMessage  `json:"d"`
-	S  *int64           `json:"s"`
-	T  *string          `json:"t"`
+	S  int64            `json:"s"`
+	T  string           `json:"t"`
 }
 
 // DecodeEnvelope decodes a gateway payload {op, d, s, t} once. env.D holds
@@ -37,12 +38,6 @@ func (Codec) DecodeEnvelope(data []byte, env *protocols.Envelope) error {
 	if err := json.Unmarshal(data, &e); err != nil {
 		return fmt.Errorf("reference: decode gateway payload: %w", err)
 	}
-	*env = protocols.Envelope{Op: e.Op, D: e.D}
-	if e.S != nil {
-		env.S = *e.S
-	}
-	if e.T != nil {
-		env.T = *e.T
-	}
+	*env = protocols.Envelope{Op: e.Op, S: e.S, T: e.T, D: e.D}
 	return nil
 }

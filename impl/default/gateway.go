@@ -268,6 +268,13 @@ func (g *gateway) Connect(ctx context.Context) error {
 		startLimit = bot.SessionStartLimit
 	}
 	limiter := g.p.Shard.IdentifyLimiter
+	g.mu.Lock()
+	if limiter == nil && g.limiter != nil && g.maxConcurrency == max(maxConcurrency, 1) {
+		// A Connect called again keeps the limiter: it remembers when each
+		// bucket last identified, which a new one would not.
+		limiter = g.limiter
+	}
+	g.mu.Unlock()
 	if limiter == nil {
 		l, err := g.p.NewIdentifyLimiter(protocols.IdentifyLimiterParams{MaxConcurrency: max(maxConcurrency, 1), SessionStartLimit: startLimit})
 		if err != nil {
@@ -469,7 +476,16 @@ func (g *gateway) bringUp(ctx context.Context, count int, ids []int, loadSession
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	g.retire(set, protocols.CloseNormal)
+	// For Connect (the set that may load sessions), not 1000: the shards
+	// that identified keep their sessions, saved, so a Connect called
+	// again resumes them instead of spending session starts (a retry loop
+	// around Connect must not burn the daily budget). A failed Rescale
+	// ends its fresh sessions: nothing will resume them.
+	code := protocols.CloseNormal
+	if loadSessions {
+		code = ReconnectCloseCode
+	}
+	g.retire(set, code)
 	return nil, err
 }
 

@@ -189,10 +189,12 @@ func TestGatewayShardingRequired(t *testing.T) {
 					t.Errorf("guild %s is covered by %d live sessions, want 1", id, n)
 				}
 			}
-			// 1 + 1 + 4 connections: nothing refused was retried, and the
-			// second set stopped at its first shard, before shard 1 started.
-			if n := len(observations(e.srv, mockdiscord.ObserveConnect)); n != 6 {
-				t.Errorf("%d connections, want 6", n)
+			// 1 + 1 + 4 identifies: nothing refused was retried, and the
+			// second set stopped at its first shard, before shard 1
+			// identified (its connection may already be open: shards wait
+			// for their identify turn after HELLO).
+			if n := len(observations(e.srv, mockdiscord.ObserveIdentify)); n != 6 {
+				t.Errorf("%d identifies, want 6", n)
 			}
 			shardingViolationsOnly(t, e.srv)
 		})
@@ -339,14 +341,16 @@ func TestGatewayConnectFatal(t *testing.T) {
 			t.Fatalf("Connect: %v, want ErrDisallowedIntents", err)
 		}
 		time.Sleep(time.Minute)
-		if n := len(observations(e.srv, mockdiscord.ObserveConnect)); n != 1 {
-			t.Errorf("%d connections, want 1: the first refusal stops the rest", n)
+		if n := len(observations(e.srv, mockdiscord.ObserveIdentify)); n != 1 {
+			t.Errorf("%d identifies, want 1: the first refusal stops the rest", n)
 		}
 	})
 }
 
 // TestGatewayConnectCanceled: when Connect's ctx ends before the shards
-// are ready, it closes them and returns the ctx error.
+// are ready, it closes them without ending their sessions and returns the
+// ctx error; a later Connect resumes the sessions instead of identifying
+// again.
 func TestGatewayConnectCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newGwEnv(t, &mockdiscord.Options{Shards: 4})
@@ -356,16 +360,25 @@ func TestGatewayConnectCanceled(t *testing.T) {
 		if err := g.Connect(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Connect: %v, want DeadlineExceeded", err)
 		}
-		if n := len(e.srv.Sessions()); n != 0 {
-			t.Errorf("%d sessions alive, want 0", n)
+		// 4 shards, one identify bucket: two identified within 7 s.
+		if n := len(e.srv.Sessions()); n != 2 {
+			t.Errorf("%d sessions alive, want the 2 that identified, kept resumable", n)
 		}
 		if g.Shard(0) != nil {
 			t.Errorf("Shard(0) is not nil")
 		}
-		// A later Connect works.
+		identifies := len(observations(e.srv, mockdiscord.ObserveIdentify))
+		// A later Connect works and resumes those two.
 		if err := g.Connect(t.Context()); err != nil {
 			t.Fatal(err)
 		}
+		if n := len(observations(e.srv, mockdiscord.ObserveIdentify)) - identifies; n != 2 {
+			t.Errorf("the second Connect identified %d shards, want 2 (the other 2 resume)", n)
+		}
+		if n := len(observations(e.srv, mockdiscord.ObserveResume)); n != 2 {
+			t.Errorf("%d resumes, want 2", n)
+		}
+		noViolations(t, e.srv) // the identify spacing held across both Connects
 	})
 }
 

@@ -57,9 +57,9 @@ func (sc *shardConn) write(ctx context.Context, payload []byte) error {
 	return sc.c.Write(context.WithoutCancel(ctx), protocols.MessageText, payload)
 }
 
-// connect runs one connection: it waits on the identify limiter when it
-// must identify, dials, handles HELLO, identifies or resumes, and reads
-// until the connection ends.
+// connect runs one connection: it dials, handles HELLO, waits on the
+// identify limiter when it must identify, identifies or resumes, and
+// reads until the connection ends.
 func (s *shard) connect(ctx context.Context, q *eventQueue) ending {
 	s.mu.Lock()
 	sess := s.session
@@ -75,15 +75,6 @@ func (s *shard) connect(ctx context.Context, q *eventQueue) ending {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "gateway: unusable resume URL", slog.String("error", err.Error()))
 		}
 	}
-	if !resume {
-		if err := s.p.IdentifyLimiter.Wait(ctx, s.p.ID); err != nil {
-			if ctx.Err() != nil {
-				return ending{step: stepClosed}
-			}
-			return ending{step: stepStop, cause: fmt.Errorf("identify limiter: %w", err)}
-		}
-	}
-
 	hctx, cancelHandshake := context.WithTimeout(ctx, s.p.HandshakeTimeout)
 	defer cancelHandshake()
 	c, err := s.p.Dialer.Dial(hctx, target)
@@ -132,14 +123,33 @@ func (s *shard) connect(ctx context.Context, q *eventQueue) ending {
 		cancelHandshake()
 		s.p.SendLimiter.Reset(interval)
 		keepAlive.Go(func() { sc.keepAlive(connCtx, interval) })
-		if err := sc.handshake(ctx, sess); err != nil {
-			e := ending{step: stepResume, cause: err}
-			var tooLarge *PayloadTooLargeError
-			if errors.As(err, &tooLarge) {
-				e.step = stepStop
+		// The identify limiter is waited on here, after HELLO and with
+		// heartbeats running, on a goroutine of its own so the reader
+		// keeps handling ACKs: Discord spaces identifies by when they
+		// arrive, so the 5 s per bucket must count from the IDENTIFY
+		// itself, not from before a dial of unknown length. A dial that
+		// fails therefore spends no identify turn and no session start.
+		keepAlive.Go(func() {
+			if !resume {
+				if err := s.p.IdentifyLimiter.Wait(connCtx, s.p.ID); err != nil {
+					if connCtx.Err() == nil {
+						sc.end(ending{step: stepStop, cause: fmt.Errorf("identify limiter: %w", err)}, s.o.ReconnectCode, "")
+					}
+					return
+				}
 			}
-			sc.end(e, s.o.ReconnectCode, "")
-		}
+			if err := sc.handshake(connCtx, sess); err != nil {
+				if connCtx.Err() != nil {
+					return
+				}
+				e := ending{step: stepResume, cause: err}
+				var tooLarge *PayloadTooLargeError
+				if errors.As(err, &tooLarge) {
+					e.step = stepStop
+				}
+				sc.end(e, s.o.ReconnectCode, "")
+			}
+		})
 	})
 	// Ends the connection if ctx ended while the queue was full; otherwise
 	// it has already ended.

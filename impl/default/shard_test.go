@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -1111,4 +1112,41 @@ func TestShardMalformedPayloadResumes(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestIdentifySpacingCountsFromIdentify: the identify turn is taken after
+// HELLO, so a slow dial cannot bring two identifies of one bucket closer
+// than 5 s at Discord (found in review: waiting before the dial let shard
+// 1 identify 0.5 s after a shard whose dial took 4.5 s, and Discord
+// answered op 9, costing a session start).
+func TestIdentifySpacingCountsFromIdentify(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newGwEnv(t, &mockdiscord.Options{Shards: 2, MaxConcurrency: 1})
+		ready := make(chan int, 2)
+		ran := make(chan error, 2)
+		for id := range 2 {
+			p := e.params(id, 2)
+			if id == 0 {
+				slow := &reference.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					time.Sleep(4500 * time.Millisecond)
+					return e.srv.NetDial(ctx, network, addr)
+				}}
+				p.Dialer = slow
+			}
+			sh := e.newShard(p, reference.ShardOptions{})
+			go func() { ran <- sh.Run(t.Context(), func() { ready <- id }) }()
+			t.Cleanup(func() { _ = sh.Close(protocols.CloseNormal) })
+			time.Sleep(100 * time.Millisecond)
+		}
+		<-ready
+		<-ready
+		ids := observations(e.srv, mockdiscord.ObserveIdentify)
+		if len(ids) != 2 {
+			t.Fatalf("%d identifies, want 2 (one per shard, none refused)", len(ids))
+		}
+		if gap := ids[1].Time.Sub(ids[0].Time); gap < reference.IdentifyInterval {
+			t.Errorf("identifies %v apart at the mock, want at least %v", gap, reference.IdentifyInterval)
+		}
+		noViolations(t, e.srv)
+	})
 }
