@@ -17,6 +17,7 @@ import (
 	"github.com/cordkit/cordkit/conformance"
 	"github.com/cordkit/cordkit/conformance/internal/broken"
 	reference "github.com/cordkit/cordkit/impl/default"
+	"github.com/cordkit/cordkit/impl/fast"
 	"github.com/cordkit/cordkit/protocols"
 )
 
@@ -594,6 +595,16 @@ func TestReferenceCodec(t *testing.T) {
 	conformance.TestCodec(t, func(*testing.T) protocols.Codec { return reference.Codec{} })
 }
 
+func TestFastCodec(t *testing.T) {
+	conformance.TestCodec(t, func(*testing.T) protocols.Codec { return fast.Codec{} })
+}
+
+// The fast TypeSheet sets only the parts impl/fast improves; Run skips the
+// others.
+func TestFastTypeSheet(t *testing.T) {
+	conformance.Run(t, fast.TypeSheet())
+}
+
 func TestReferenceDispatcher(t *testing.T) {
 	conformance.TestDispatcher(t, func(*testing.T) protocols.Dispatcher { return reference.NewDispatcher() })
 }
@@ -785,6 +796,10 @@ func BenchmarkReferenceInflater(b *testing.B) {
 
 func BenchmarkReferenceCodec(b *testing.B) {
 	conformance.BenchmarkCodec(b, func(*testing.B) protocols.Codec { return reference.Codec{} })
+}
+
+func BenchmarkFastCodec(b *testing.B) {
+	conformance.BenchmarkCodec(b, func(*testing.B) protocols.Codec { return fast.Codec{} })
 }
 
 // Shards and gateways.
