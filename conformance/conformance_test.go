@@ -609,6 +609,10 @@ func TestReferenceDispatcher(t *testing.T) {
 	conformance.TestDispatcher(t, func(*testing.T) protocols.Dispatcher { return reference.NewDispatcher() })
 }
 
+func TestFastDispatcher(t *testing.T) {
+	conformance.TestDispatcher(t, func(*testing.T) protocols.Dispatcher { return fast.NewDispatcher() })
+}
+
 func TestReferenceKeepAlive(t *testing.T) {
 	conformance.TestKeepAlive(t, func(*testing.T) protocols.KeepAlive { return reference.NewKeepAlive() })
 }

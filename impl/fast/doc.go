@@ -2,9 +2,10 @@
 // do the same job as the reference implementations of impl/default, and
 // pass the same conformance suites, faster.
 //
-// So far it has one part, [Codec], built on github.com/bytedance/sonic,
+// So far it has two parts: [Codec], built on github.com/bytedance/sonic,
 // whose DecodeEnvelope finds op, s, t and d with a hand-written scanner
-// and does not copy d. [TypeSheet] returns a [protocols.TypeSheet] that
+// and does not copy d; and [NewDispatcher], a [protocols.Dispatcher] whose
+// Dispatch takes no lock and allocates nothing when no WaitFor is pending. [TypeSheet] returns a [protocols.TypeSheet] that
 // sets only the parts this package improves; nil fields keep the
 // reference implementations.
 //
