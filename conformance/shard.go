@@ -839,23 +839,7 @@ var shardRules = []rule[*shardHarness]{
 			p.Compression = protocols.CompressZlibStream
 			s := h.start(t, r, p)
 			s.mustReady(t, "zlib-stream, HELLO split over 3 messages", 1, readyTimeout)
-			for i := range 20 {
-				r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, Shard: 0, Parts: 2 + i%4, AfterDispatches: 1 + 5*i})
-			}
-			sendPadded(t, r, 100)
-			poll(readyTimeout, func() bool { return r.events.count("TEST_EVENT") >= 100 })
-			if diff := inOrder(r.events.numbered("TEST_EVENT"), 100); diff != "" {
-				t.Errorf("payloads split over several messages: %s", diff)
-			}
-			for _, c := range r.obs(mockdiscord.ObserveConnect) {
-				if c.Transport != "zlib-stream" {
-					t.Errorf("connection %d has compress=%q, want zlib-stream", c.Conn, c.Transport)
-				}
-			}
-			if n := r.connCount(); n != 1 {
-				t.Errorf("%d connections, want 1: split payloads are normal", n)
-			}
-			r.noViolations()
+			streamThroughSplits(t, r, 20, 4, 5, "zlib-stream", "payloads split over several messages")
 		},
 	},
 	{
@@ -870,23 +854,7 @@ var shardRules = []rule[*shardHarness]{
 			if d := onlyIdentify(t, r); d.Compress == nil || !*d.Compress {
 				t.Errorf("IDENTIFY compress: got %v, want true", d.Compress)
 			}
-			for i := range 10 {
-				r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, Shard: 0, Parts: 2 + i%3, AfterDispatches: 1 + 9*i})
-			}
-			sendPadded(t, r, 100)
-			poll(readyTimeout, func() bool { return r.events.count("TEST_EVENT") >= 100 })
-			if diff := inOrder(r.events.numbered("TEST_EVENT"), 100); diff != "" {
-				t.Errorf("compressed and plain payloads: %s", diff)
-			}
-			for _, c := range r.obs(mockdiscord.ObserveConnect) {
-				if c.Transport != "" {
-					t.Errorf("connection %d has compress=%q, want none with payload compression", c.Conn, c.Transport)
-				}
-			}
-			if n := r.connCount(); n != 1 {
-				t.Errorf("%d connections, want 1", n)
-			}
-			r.noViolations()
+			streamThroughSplits(t, r, 10, 3, 9, "", "compressed and plain payloads")
 		},
 	},
 	{
@@ -1493,4 +1461,29 @@ func (t *caseT) sinceTimes(obs []mockdiscord.GatewayObservation) string {
 		out[i] = t.since(o.Time)
 	}
 	return "[" + strings.Join(out, " ") + "]"
+}
+
+// streamThroughSplits arms splits faults (payloads split into 2 to
+// 1+maxParts websocket messages, one every `every` dispatches), streams 100
+// numbered events, and checks that all arrive in order on one connection
+// whose compress query was transport, with no violation.
+func streamThroughSplits(t *caseT, r *gwRig, splits, maxParts, every int, transport, what string) {
+	t.Helper()
+	for i := range splits {
+		r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, Shard: 0, Parts: 2 + i%maxParts, AfterDispatches: 1 + every*i})
+	}
+	sendPadded(t, r, 100)
+	poll(readyTimeout, func() bool { return r.events.count("TEST_EVENT") >= 100 })
+	if diff := inOrder(r.events.numbered("TEST_EVENT"), 100); diff != "" {
+		t.Errorf("%s: %s", what, diff)
+	}
+	for _, c := range r.obs(mockdiscord.ObserveConnect) {
+		if c.Transport != transport {
+			t.Errorf("connection %d has compress=%q, want %q", c.Conn, c.Transport, transport)
+		}
+	}
+	if n := r.connCount(); n != 1 {
+		t.Errorf("%d connections, want 1: split payloads are normal", n)
+	}
+	r.noViolations()
 }
