@@ -207,6 +207,9 @@ func TestGatewayShardingRequired(t *testing.T) {
 			if err := g.Connect(t.Context()); err != nil {
 				t.Fatal(err)
 			}
+			// Connect returns at READY; let the first set's GUILD_CREATEs,
+			// sent after READY, arrive before shard 1 is closed.
+			synctest.Wait()
 			inject(t, e.srv, mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultClose, Shard: 1, Code: 4011})
 			for i := 0; i < 60 && (g.Shard(3) == nil || !g.Shard(3).Status().Ready); i++ {
 				time.Sleep(time.Second)
