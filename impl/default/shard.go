@@ -172,6 +172,14 @@ func NewShard(p protocols.ShardParams) (protocols.Shard, error) { return ShardOp
 // last one (a replay the client already has) is dropped, so a resume
 // delivers each event once.
 //
+// After each heartbeat is written, the session is saved to p.Sessions
+// with the sequence number of the last dispatch whose handlers returned
+// (when it moved). A process that dies without closing (a crash,
+// SIGKILL) therefore resumes from at most about one heartbeat interval
+// back: it loses no event, and the events handled since the last save
+// are delivered again after such a restart (only then; within one
+// process a resume delivers each event once).
+//
 // # Reconnecting
 //
 // Following discord-protocol.md §D:
@@ -413,9 +421,18 @@ type shard struct {
 	closing   chan struct{} // closed by Close
 	conn      *shardConn    // the current connection; nil between connections
 	session   protocols.Session
-	ready     bool
+	// handled is the last dispatch whose handlers returned, and saved
+	// the last one saveProgress stored.
+	handled, saved seqMark
+	ready          bool
 	readyCh   chan struct{} // closed while ready; replaced when no longer ready
 	latency   time.Duration
+}
+
+// seqMark is a sequence number in a session.
+type seqMark struct {
+	session string
+	seq     int64
 }
 
 // step is what Run does after a connection ended.
@@ -552,6 +569,28 @@ func (s *shard) saveSession(ctx context.Context) {
 	if sess.ID == "" {
 		return
 	}
+	if err := s.p.Sessions.Save(ctx, sess); err != nil && ctx.Err() == nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "gateway: cannot save the session", slog.String("error", err.Error()))
+	}
+}
+
+// saveProgress stores the session with the sequence of the last event
+// whose handlers returned, when that moved since the last save. Called
+// after each heartbeat, it bounds what a process that dies without
+// closing (a crash, SIGKILL) replays on its next resume to about one
+// heartbeat interval of events, each already handled once: events are
+// never lost, since only handled ones are counted.
+func (s *shard) saveProgress(ctx context.Context) {
+	s.mu.Lock()
+	sess := s.session
+	h := s.handled
+	if sess.ID == "" || h.session != sess.ID || h.seq > sess.Seq || h == s.saved {
+		s.mu.Unlock()
+		return
+	}
+	sess.Seq = h.seq
+	s.saved = h
+	s.mu.Unlock()
 	if err := s.p.Sessions.Save(ctx, sess); err != nil && ctx.Err() == nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "gateway: cannot save the session", slog.String("error", err.Error()))
 	}

@@ -200,11 +200,17 @@ func (sc *shardConn) beat(ctx context.Context) error {
 	if err := sc.writeMu.lock(ctx); err != nil {
 		return err
 	}
-	defer sc.writeMu.unlock()
 	sc.mu.Lock()
 	sc.beatAt = time.Now()
 	sc.mu.Unlock()
-	return sc.c.Write(context.WithoutCancel(ctx), protocols.MessageText, payload)
+	err = sc.c.Write(context.WithoutCancel(ctx), protocols.MessageText, payload)
+	sc.writeMu.unlock()
+	if err != nil {
+		return err
+	}
+	// After the write, so a slow store never delays a heartbeat.
+	s.saveProgress(ctx)
+	return nil
 }
 
 // ack records a HEARTBEAT_ACK.

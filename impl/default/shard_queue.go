@@ -131,5 +131,10 @@ func (s *shard) deliver(q *eventQueue, ready func()) {
 		if it.events && s.p.Events != nil {
 			s.p.Events.Dispatch(it.ev)
 		}
+		if it.ev.Op == protocols.OpDispatch && it.ev.Seq > 0 {
+			s.mu.Lock()
+			s.handled = seqMark{it.session, it.ev.Seq}
+			s.mu.Unlock()
+		}
 	}
 }

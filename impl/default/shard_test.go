@@ -1150,3 +1150,46 @@ func TestIdentifySpacingCountsFromIdentify(t *testing.T) {
 		noViolations(t, e.srv)
 	})
 }
+
+// TestShardSavesProgressOnHeartbeat: after each heartbeat the store holds
+// the sequence of the last event whose handlers returned, so a process
+// that dies without closing resumes close to where it was, and never past
+// an event it had not handled.
+func TestShardSavesProgressOnHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newGwEnv(t, &mockdiscord.Options{HeartbeatInterval: 10 * time.Second})
+		release := make(chan struct{})
+		var handled atomic.Int64
+		e.events.Listen("TEST_EVENT", func(ev protocols.Event) {
+			if ev.Seq > 0 && handled.Load() == 5 {
+				<-release // the sixth event's handler has not returned
+			}
+			handled.Add(1)
+		})
+		sh := e.newShard(e.params(0, 1), reference.ShardOptions{})
+		r := run(t.Context(), sh)
+		r.waitReady(t, time.Minute)
+		for i := range 10 {
+			if _, err := e.srv.DispatchToShard(0, "TEST_EVENT", map[string]any{"n": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(25 * time.Second) // two heartbeats
+		synctest.Wait()
+		stored, err := e.sessions.Load(t.Context(), 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		received := sh.Status().Session.Seq // the 10 TEST_EVENTs came last
+		if want := received - 5; stored.Seq != want {
+			t.Errorf("stored seq %d with 5 of 10 events handled, want %d (received up to %d)", stored.Seq, want, received)
+		}
+		close(release)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if stored, err = e.sessions.Load(t.Context(), 0, 1); err != nil || stored.Seq != received {
+			t.Errorf("stored %+v, %v after every event was handled, want seq %d", stored, err, received)
+		}
+		r.stop(t, protocols.CloseNormal)
+	})
+}
