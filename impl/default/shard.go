@@ -425,8 +425,8 @@ type shard struct {
 	// the last one saveProgress stored.
 	handled, saved seqMark
 	ready          bool
-	readyCh   chan struct{} // closed while ready; replaced when no longer ready
-	latency   time.Duration
+	readyCh        chan struct{} // closed while ready; replaced when no longer ready
+	latency        time.Duration
 }
 
 // seqMark is a sequence number in a session.
