@@ -163,8 +163,10 @@ func NewShard(p protocols.ShardParams) (protocols.Shard, error) { return ShardOp
 // to KeepAlive.Ack at once, a server HEARTBEAT to KeepAlive.BeatNow,
 // dispatch sequence numbers, READY (session_id, resume_gateway_url, saved
 // to p.Sessions) and RESUMED are recorded. Every payload is then queued
-// for one dispatching goroutine per Run, which hands it to p.Raw, and
-// dispatches to p.Events too, in the order received. Handlers therefore
+// for the dispatching goroutine, which hands it to p.Raw, and dispatches
+// to p.Events too, in the order received. That goroutine runs only while
+// there is work: the first payload starts it and it ends after a second
+// without any, so an idle shard costs no goroutine for it. Handlers therefore
 // never delay the reading of ACKs, yet see events one at a time and in
 // order. Event.Data is a copy valid while the handler runs. The ready
 // callback is called on the dispatching goroutine, after READY's or
@@ -468,18 +470,13 @@ func (s *shard) Run(ctx context.Context, ready func()) (err error) {
 	s.running, s.cancelRun = true, cancel
 	s.mu.Unlock()
 
-	q := newEventQueue(s.o.MaxQueuedBytes)
-	delivered := make(chan struct{})
-	go func() {
-		defer close(delivered)
-		s.deliver(q, ready)
-	}()
+	var q *eventQueue
+	q = newEventQueue(s.o.MaxQueuedBytes, func() { s.deliver(q, ready) })
 
 	s.loadSession(runCtx)
 	stop, cause := s.loop(runCtx, q)
 
-	dropped := q.stop()
-	<-delivered
+	dropped := q.stop() // waits for the dispatching goroutine
 	return s.finish(ctx, stop, cause, dropped)
 }
 

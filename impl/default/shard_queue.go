@@ -3,6 +3,7 @@ package reference
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/cordkit/cordkit/protocols"
 )
@@ -19,19 +20,33 @@ type queued struct {
 // dispatching goroutine, in order. It holds at most limit bytes of event
 // data (but always admits one entry, however large), so that slow
 // handlers slow the reading down rather than exhaust memory.
+//
+// The dispatching goroutine runs only while there is work: push starts
+// it when none runs, and it ends once the queue stayed empty for
+// drainLinger, so an idle shard costs no goroutine for dispatching. At
+// most one runs at a time, so entries are still handled one at a time
+// and in order.
 type eventQueue struct {
-	mu      sync.Mutex
-	items   []queued
-	head    int
-	bytes   int
-	limit   int
-	stopped bool
-	wake    chan struct{} // capacity 1: entries arrived, or stop
-	space   chan struct{} // capacity 1: entries left
+	mu       sync.Mutex
+	items    []queued
+	head     int
+	bytes    int
+	limit    int
+	stopped  bool
+	draining bool          // a dispatching goroutine runs
+	wake     chan struct{} // capacity 1: entries arrived, or stop
+	space    chan struct{} // capacity 1: entries left
+
+	drain    func() // the dispatching goroutine's body
+	drainers sync.WaitGroup
 }
 
-func newEventQueue(limit int) *eventQueue {
-	return &eventQueue{limit: limit, wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+// drainLinger is how long an idle dispatching goroutine waits for more
+// entries before it ends.
+const drainLinger = time.Second
+
+func newEventQueue(limit int, drain func()) *eventQueue {
+	return &eventQueue{limit: limit, drain: drain, wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 }
 
 func signal(ch chan struct{}) {
@@ -55,6 +70,11 @@ func (q *eventQueue) push(ctx context.Context, abort <-chan struct{}, it queued)
 		if size == 0 || q.bytes == 0 || q.bytes+size <= q.limit {
 			q.items = append(q.items, it)
 			q.bytes += size
+			start := !q.draining
+			q.draining = true
+			if start {
+				q.drainers.Go(q.drain)
+			}
 			q.mu.Unlock()
 			signal(q.wake)
 			return true
@@ -70,11 +90,21 @@ func (q *eventQueue) push(ctx context.Context, abort <-chan struct{}, it queued)
 	}
 }
 
-// pop returns the next entry, waiting for one; false once stopped.
+// pop returns the next entry, waiting up to drainLinger for one; false
+// once stopped, or when none came: the caller must then end, and the next
+// push starts a new dispatching goroutine.
 func (q *eventQueue) pop() (queued, bool) {
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	idle := false
 	for {
 		q.mu.Lock()
 		if q.stopped {
+			q.draining = false
 			q.mu.Unlock()
 			return queued{}, false
 		}
@@ -94,8 +124,23 @@ func (q *eventQueue) pop() (queued, bool) {
 			signal(q.space)
 			return it, true
 		}
+		if idle {
+			q.draining = false
+			if cap(q.items) > 64 {
+				q.items = nil // an idle shard keeps no large backlog array
+			}
+			q.mu.Unlock()
+			return queued{}, false
+		}
 		q.mu.Unlock()
-		<-q.wake
+		if linger == nil {
+			linger = time.NewTimer(drainLinger)
+		}
+		select {
+		case <-q.wake:
+		case <-linger.C:
+			idle = true
+		}
 	}
 }
 
@@ -108,11 +153,13 @@ func (q *eventQueue) stop() []queued {
 	q.mu.Unlock()
 	signal(q.wake)
 	signal(q.space)
+	q.drainers.Wait()
 	return dropped
 }
 
-// deliver runs the dispatching goroutine of Run: it hands each queued
-// payload to Raw, and dispatches to Events, until the queue stops.
+// deliver is the dispatching goroutine's body: it hands each queued
+// payload to Raw, and dispatches to Events, until the queue stops or
+// stays empty.
 func (s *shard) deliver(q *eventQueue, ready func()) {
 	for {
 		it, ok := q.pop()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -1189,6 +1190,40 @@ func TestShardSavesProgressOnHeartbeat(t *testing.T) {
 		synctest.Wait()
 		if stored, err = e.sessions.Load(t.Context(), 0, 1); err != nil || stored.Seq != received {
 			t.Errorf("stored %+v, %v after every event was handled, want seq %d", stored, err, received)
+		}
+		r.stop(t, protocols.CloseNormal)
+	})
+}
+
+// TestShardIdleHasNoDispatchingGoroutine: the dispatching goroutine ends
+// when no payload came for a while, and the next payload starts it again.
+func TestShardIdleHasNoDispatchingGoroutine(t *testing.T) {
+	delivering := func() bool {
+		var b strings.Builder
+		if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(b.String(), "reference.(*shard).deliver")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newGwEnv(t, &mockdiscord.Options{})
+		evs := record(t, e.events, "TEST_EVENT")
+		sh := e.newShard(e.params(0, 1), reference.ShardOptions{})
+		r := run(t.Context(), sh)
+		r.waitReady(t, time.Minute)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if delivering() {
+			t.Error("a dispatching goroutine runs on an idle shard")
+		}
+		for i := range 3 {
+			if _, err := e.srv.DispatchToShard(0, "TEST_EVENT", map[string]any{"n": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if got := len(evs.all()); got != 3 {
+			t.Errorf("%d events handled, want 3", got)
 		}
 		r.stop(t, protocols.CloseNormal)
 	})
