@@ -1203,7 +1203,7 @@ func TestShardIdleHasNoDispatchingGoroutine(t *testing.T) {
 		if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
 			t.Fatal(err)
 		}
-		return strings.Contains(b.String(), "reference.(*shard).deliver")
+		return strings.Contains(b.String(), "impl/default.(*shard).deliver")
 	}
 	synctest.Test(t, func(t *testing.T) {
 		e := newGwEnv(t, &mockdiscord.Options{})
