@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cordkit/cordkit/protocols"
@@ -22,6 +23,8 @@ const (
 	ruleAckGoroutines   = "Run is called by one goroutine per connection; Ack and BeatNow may be called from any goroutine while Run runs."
 	ruleAckAtOnce       = "Ack and BeatNow return at once, even while beat runs."
 	ruleRunStartsAfresh = "Each Run starts afresh, as on a new connection: no ACK is owed for the heartbeats of an earlier Run."
+	ruleStartAsRun      = "Start keeps Run's schedule and rules and ends when Run would return, calling done once with the error Run would return."
+	ruleStartAtOnce     = "Start returns at once; no beat starts after done was called, and beats never overlap."
 )
 
 // heartbeatInterval is Discord's usual heartbeat_interval.
@@ -62,6 +65,78 @@ func (o Options) TestKeepAlive(t *testing.T, newKeepAlive func(t *testing.T) pro
 			return k
 		}
 	})
+	// A KeepAliveStarter runs every case again, through Start.
+	t.Run("Start", func(t *testing.T) {
+		var starter bool
+		synctest.Test(t, func(t *testing.T) {
+			_, starter = newKeepAlive(t).(protocols.KeepAliveStarter)
+		})
+		if !starter {
+			t.Skip("the KeepAlive does not implement protocols.KeepAliveStarter")
+		}
+		runRules(t, o, "TestKeepAlive", keepAliveRules, func(t *testing.T) func() protocols.KeepAlive {
+			return func() protocols.KeepAlive {
+				t.Helper()
+				return startAsRun{t: t, k: newKeepAlive(t).(protocols.KeepAliveStarter)}
+			}
+		})
+	})
+}
+
+// startAsRun runs a KeepAliveStarter's Start as if it were Run, so that
+// every KeepAlive case checks Start too, and checks Start's own rules on
+// the way.
+type startAsRun struct {
+	t *testing.T
+	k protocols.KeepAliveStarter
+}
+
+func (s startAsRun) Ack()     { s.k.Ack() }
+func (s startAsRun) BeatNow() { s.k.BeatNow() }
+
+func (s startAsRun) Run(ctx context.Context, interval time.Duration, beat func(ctx context.Context) error) error {
+	var mu sync.Mutex
+	ended, beating := false, false
+	checked := func(ctx context.Context) error {
+		mu.Lock()
+		switch {
+		case ended:
+			s.t.Errorf("KeepAliveStarter: a beat started after done was called; rule: %q", ruleStartAtOnce)
+		case beating:
+			s.t.Errorf("KeepAliveStarter: two beats overlapped; rule: %q", ruleStartAtOnce)
+		}
+		beating = true
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			beating = false
+			mu.Unlock()
+		}()
+		return beat(ctx)
+	}
+	result := make(chan error, 1)
+	calls := 0
+	done := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+		if calls++; calls > 1 {
+			s.t.Errorf("KeepAliveStarter: done called %d times; rule: %q", calls, ruleStartAsRun)
+			return
+		}
+		if beating {
+			s.t.Errorf("KeepAliveStarter: done called while a beat ran; rule: %q", ruleStartAtOnce)
+		}
+		result <- err
+	}
+	before := time.Now()
+	if err := s.k.Start(ctx, interval, checked, done); err != nil {
+		return err
+	}
+	if d := time.Since(before); d > 0 { // in a bubble, time moves only when Start blocked
+		s.t.Errorf("KeepAliveStarter: Start blocked for %v; rule: %q", d, ruleStartAtOnce)
+	}
+	return <-result
 }
 
 // sinceMs is t.since rounded to the millisecond: the jitter makes the

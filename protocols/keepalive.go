@@ -30,6 +30,30 @@ type KeepAlive interface {
 	BeatNow()
 }
 
+// KeepAliveStarter is a [KeepAlive] that can also beat on timers, with no
+// goroutine of its own between beats. A shard that finds it (by type
+// assertion) calls Start instead of running Run on a goroutine, so an idle
+// connection costs one goroutine less; KeepAlive implementations without
+// it keep working.
+//
+// Rules (quoted by the conformance suite):
+//   - Start keeps Run's schedule and rules and ends when Run would return, calling done once with the error Run would return.
+//   - Start returns at once; no beat starts after done was called, and beats never overlap.
+//
+// Implementations should pass
+// [github.com/cordkit/cordkit/conformance.TestKeepAlive], which runs
+// every KeepAlive rule through Start too when it is implemented.
+type KeepAliveStarter interface {
+	KeepAlive
+	// Start is Run without the blocking: it returns at once and beats from
+	// timers until ctx ends, beat fails or an ACK is missed, then calls
+	// done, from some goroutine, with the error Run would have returned.
+	// When done is called, no beat runs or will run. An invalid interval
+	// or a nil beat or done is reported by Start's error, and done is then
+	// never called. Start, like Run, is not called again before done.
+	Start(ctx context.Context, interval time.Duration, beat func(ctx context.Context) error, done func(error)) error
+}
+
 // IdentifyLimiter spaces identifies as Discord requires: max_concurrency
 // buckets keyed by shard_id % max_concurrency, one identify per bucket per 5
 // seconds, and the daily session-start budget.

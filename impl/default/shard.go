@@ -157,8 +157,10 @@ func NewShard(p protocols.ShardParams) (protocols.Shard, error) { return ShardOp
 // included, respects max_concurrency; resumes do not wait.
 //
 // Each connection has one reading goroutine (Run's own) and the
-// keep-alive's goroutine, which writes the heartbeats; writes are
-// serialized by a mutex. The reader inflates binary frames, decodes the
+// keep-alive, which writes the heartbeats: on timers when p.KeepAlive is a
+// [protocols.KeepAliveStarter] (the reference one is), so an idle shard
+// runs its reading goroutine only, else on a goroutine of its own. Writes
+// are serialized by a mutex. The reader inflates binary frames, decodes the
 // envelope and handles the control opcodes itself: HEARTBEAT_ACK is handed
 // to KeepAlive.Ack at once, a server HEARTBEAT to KeepAlive.BeatNow,
 // dispatch sequence numbers, READY (session_id, resume_gateway_url, saved
@@ -240,8 +242,8 @@ func NewShard(p protocols.ShardParams) (protocols.Shard, error) { return ShardOp
 // written just as the connection drops may be lost: Send reports only
 // what the websocket write reported. Heartbeats (op 1 with the last
 // sequence number, null before the first dispatch) wait on the
-// SendLimiter as heartbeats, on the keep-alive's goroutine, so handlers
-// never delay them. See [UpdatePresence], [UpdateVoiceState] and
+// SendLimiter as heartbeats, from the keep-alive, so handlers never
+// delay them. See [UpdatePresence], [UpdateVoiceState] and
 // [RequestGuildMembers] for the common commands.
 //
 // # Concurrency

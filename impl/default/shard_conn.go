@@ -122,7 +122,7 @@ func (s *shard) connect(ctx context.Context, q *eventQueue) ending {
 	sc.read(ctx, hctx, q, func(interval time.Duration) {
 		cancelHandshake()
 		s.p.SendLimiter.Reset(interval)
-		keepAlive.Go(func() { sc.keepAlive(connCtx, interval) })
+		sc.startKeepAlive(connCtx, interval, &keepAlive)
 		// The identify limiter is waited on here, after HELLO and with
 		// heartbeats running, on a goroutine of its own so the reader
 		// keeps handling ACKs: Discord spaces identifies by when they
@@ -159,11 +159,28 @@ func (s *shard) connect(ctx context.Context, q *eventQueue) ending {
 	return e
 }
 
-// keepAlive runs the KeepAlive for the connection and drops the
-// connection when it fails: a zombie, or a heartbeat that could not be
-// written.
-func (sc *shardConn) keepAlive(ctx context.Context, interval time.Duration) {
-	err := sc.s.p.KeepAlive.Run(ctx, interval, sc.beat)
+// startKeepAlive runs the KeepAlive for the connection, on timers when
+// it is a [protocols.KeepAliveStarter] (no goroutine while idle), else on
+// a goroutine of its own; running counts it until it ended.
+func (sc *shardConn) startKeepAlive(ctx context.Context, interval time.Duration, running *sync.WaitGroup) {
+	if st, ok := sc.s.p.KeepAlive.(protocols.KeepAliveStarter); ok {
+		running.Add(1)
+		err := st.Start(ctx, interval, sc.beat, func(err error) {
+			defer running.Done()
+			sc.keepAliveEnded(ctx, interval, err)
+		})
+		if err != nil {
+			running.Done()
+			sc.keepAliveEnded(ctx, interval, err)
+		}
+		return
+	}
+	running.Go(func() { sc.keepAliveEnded(ctx, interval, sc.s.p.KeepAlive.Run(ctx, interval, sc.beat)) })
+}
+
+// keepAliveEnded drops the connection when the KeepAlive failed: a
+// zombie, or a heartbeat that could not be written.
+func (sc *shardConn) keepAliveEnded(ctx context.Context, interval time.Duration, err error) {
 	if ctx.Err() != nil {
 		return
 	}

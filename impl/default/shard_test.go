@@ -1195,15 +1195,23 @@ func TestShardSavesProgressOnHeartbeat(t *testing.T) {
 	})
 }
 
-// TestShardIdleHasNoDispatchingGoroutine: the dispatching goroutine ends
-// when no payload came for a while, and the next payload starts it again.
-func TestShardIdleHasNoDispatchingGoroutine(t *testing.T) {
-	delivering := func() bool {
+// TestShardIdleRunsOneGoroutine: on an idle connection a shard runs its
+// reading goroutine only: the dispatching goroutine ends when no payload
+// came for a while (the next payload starts it again), and the reference
+// keep-alive beats on timers.
+func TestShardIdleRunsOneGoroutine(t *testing.T) {
+	shardGoroutines := func() (n int, stacks string) {
 		var b strings.Builder
-		if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+		if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
 			t.Fatal(err)
 		}
-		return strings.Contains(b.String(), "impl/default.(*shard).deliver")
+		for _, g := range strings.Split(b.String(), "\n\n") {
+			if strings.Contains(g, "cordkit/impl/default.(*") {
+				n++
+				stacks += g + "\n\n"
+			}
+		}
+		return n, stacks
 	}
 	synctest.Test(t, func(t *testing.T) {
 		e := newGwEnv(t, &mockdiscord.Options{})
@@ -1211,10 +1219,12 @@ func TestShardIdleHasNoDispatchingGoroutine(t *testing.T) {
 		sh := e.newShard(e.params(0, 1), reference.ShardOptions{})
 		r := run(t.Context(), sh)
 		r.waitReady(t, time.Minute)
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		if delivering() {
-			t.Error("a dispatching goroutine runs on an idle shard")
+		for range 3 { // idle across heartbeats
+			time.Sleep(50 * time.Second)
+			synctest.Wait()
+			if n, stacks := shardGoroutines(); n != 1 {
+				t.Fatalf("an idle shard runs %d goroutines, want 1 (its reader):\n%s", n, stacks)
+			}
 		}
 		for i := range 3 {
 			if _, err := e.srv.DispatchToShard(0, "TEST_EVENT", map[string]any{"n": i}); err != nil {
