@@ -37,6 +37,10 @@ type Options struct {
 	// Timeout bounds each call to Redis; past it the call counts as a
 	// Redis failure. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// RateLimiter holds the settings of [Options.NewRateLimiter] that
+	// the other parts do not share. Nil means the defaults of
+	// [RateLimiterOptions].
+	RateLimiter *RateLimiterOptions
 }
 
 // DefaultTimeout is [Options.Timeout] when zero.
