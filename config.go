@@ -66,7 +66,11 @@ type Config struct {
 	ShardIDs []int
 	// MaxConcurrency overrides /gateway/bot's max_concurrency when > 0.
 	MaxConcurrency int
-	// Compression is the gateway compression mode.
+	// Compression is the gateway compression mode. The TypeSheet's
+	// NewInflater must support it: the reference inflater lacks
+	// protocols.CompressZstdStream (impl/fast's has it), and New returns a
+	// *ConfigError wrapping protocols.ErrNotSupported for a mode the
+	// inflater lacks.
 	Compression protocols.Compression
 	// LargeThreshold is IDENTIFY's large_threshold, 50 to 250. Defaults to
 	// 50.

@@ -38,6 +38,13 @@ func New(cfg Config, sheet TypeSheet) (*State, error) {
 		return nil, err
 	}
 	sheet = resolve(sheet)
+	// Every shard builds its Inflater when it is created: ask once here, so
+	// that a Compression the sheet's inflater lacks (zstd-stream with the
+	// reference one) is a *ConfigError from New, wrapping
+	// protocols.ErrNotSupported, rather than a failure at Connect.
+	if _, err := sheet.NewInflater(cfg.Compression); err != nil {
+		return nil, &ConfigError{"Compression", fmt.Errorf("%s with TypeSheet.NewInflater: %w", cfg.Compression, err)}
+	}
 	s := &State{config: cfg, sheet: sheet}
 
 	s.limiter, err = sheet.NewRateLimiter(protocols.RateLimiterParams{

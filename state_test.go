@@ -43,6 +43,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"LargeThresholdTooBig", cordkit.Config{Token: good, LargeThreshold: 251}, "LargeThreshold", nil},
 		{"RelativeAPIBase", cordkit.Config{Token: good, APIBase: "/api/v10"}, "APIBase", nil},
 		{"UnknownCompression", cordkit.Config{Token: good, Compression: 99}, "Compression", nil},
+		// The reference inflater has no zstd: TypeSheet.NewInflater must
+		// be one that has (impl/fast's).
+		{"ZstdWithReferenceInflater", cordkit.Config{Token: good, Compression: protocols.CompressZstdStream}, "Compression", protocols.ErrNotSupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

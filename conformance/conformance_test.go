@@ -591,6 +591,12 @@ func TestReferenceInflater(t *testing.T) {
 	conformance.TestInflater(t, inflaterFactory(reference.NewInflater))
 }
 
+// The fast inflaters add zstd-stream, which the reference lacks: the
+// ZstdStream subtests run here and are skipped for the reference.
+func TestFastInflater(t *testing.T) {
+	conformance.TestInflater(t, inflaterFactory(fast.NewInflater))
+}
+
 func TestReferenceCodec(t *testing.T) {
 	conformance.TestCodec(t, func(*testing.T) protocols.Codec { return reference.Codec{} })
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/cordkit/cordkit/protocols"
 )
 
@@ -26,6 +28,7 @@ const (
 	ruleFrameNotRetained = "Otherwise it returns done=false and keeps what it needs of frame (it must copy: frame is not retained past the call)."
 	ruleCorrupt          = "A corrupt stream returns an error, after which only Reset helps."
 	rulePlain            = "CompressNone sends every payload as plain text."
+	ruleZstdStream       = "CompressZstdStream is transport compression (?compress=zstd-stream): one zstd stream spans the whole connection, and a message is complete when the decoder has used up all the input received since the last message and that input ends at a block boundary."
 )
 
 // syncFlush is the marker that ends every zlib-stream message.
@@ -37,14 +40,18 @@ var syncFlush = []byte{0x00, 0x00, 0xff, 0xff}
 // [protocols.ErrNotSupported] when the implementation lacks the mode: the
 // subtests of that mode are then skipped (a subtest that covers several
 // modes checks those supported). The suite asks for
-// [protocols.CompressZlibStream], [protocols.CompressZlibPayload] and
-// [protocols.CompressNone]; it has no zstd encoder, so it never asks for
-// [protocols.CompressZstdStream].
+// [protocols.CompressZlibStream], [protocols.CompressZlibPayload],
+// [protocols.CompressNone] and [protocols.CompressZstdStream]. zstd is
+// optional (the reference inflater lacks it): the zstd subtests
+// (ZstdStream...) run only when newInflater accepts
+// [protocols.CompressZstdStream], and are skipped, saying so, when it
+// returns [protocols.ErrNotSupported].
 //
-// The frames come from [ZlibStream], [ZlibPayloads], [SplitFrames] and
-// [OneByteFrames] applied to a realistic session (HELLO, READY, a
-// GUILD_CREATE of 230 KB, a few hundred events), and from messages sized
-// around the 32 KiB DEFLATE window. The subtests need no clock:
+// The frames come from [ZlibStream], [ZlibPayloads], [ZstdStream],
+// [SplitFrames] and [OneByteFrames] applied to a realistic session (HELLO,
+// READY, a GUILD_CREATE of 230 KB, a few hundred events), and from
+// messages sized around the 32 KiB DEFLATE window and zstd's 128 KiB
+// blocks. The subtests need no clock:
 // [CheckInflater] runs the same checks without a *testing.T.
 func TestInflater(t *testing.T, newInflater func(t *testing.T, mode protocols.Compression) (protocols.Inflater, error)) {
 	t.Helper()
@@ -100,6 +107,103 @@ func zlibStream(messages [][]byte, level int) [][]byte {
 		buf.Reset()
 	}
 	return frames
+}
+
+// ZstdStream compresses messages as Discord's zstd-stream transport does:
+// one zstd frame for the whole connection, never ended (no checksum, no
+// content size, a 256 KiB window), and after each message a flush, which
+// ends the current block without ending the frame. It returns one frame
+// per message: the first starts with the frame header, a message over 128
+// KiB spans several blocks, and the later frames refer back to the earlier
+// ones, so that only an inflater that keeps one decoder for the connection
+// can read them.
+func ZstdStream(messages [][]byte) [][]byte {
+	var buf bytes.Buffer
+	// Concurrency 1: the encoder works in this goroutine and starts none.
+	zw, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(256<<10),
+		zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		panic("conformance: " + err.Error())
+	}
+	frames := make([][]byte, len(messages))
+	for i, m := range messages {
+		_, _ = zw.Write(m) // a bytes.Buffer never fails
+		_ = zw.Flush()
+		frames[i] = bytes.Clone(buf.Bytes())
+		buf.Reset()
+	}
+	return frames
+}
+
+// zstdBlockEnds returns, for each frame of a zstd stream (such as
+// [ZstdStream]'s), the offsets in the frame at which a block ends (after
+// the frame's checksum, for a last block). A cut there would end a
+// message early: the input so far would end at a block boundary.
+func zstdBlockEnds(frames [][]byte) [][]int {
+	stream := bytes.Join(frames, nil)
+	var ends []int
+	inFrame, checksum := false, false
+	for pos := 0; pos+3 <= len(stream); {
+		if !inFrame { // a frame header (ZstdStream writes no skippable frame)
+			fhd := stream[pos+4]
+			single := fhd&(1<<5) != 0
+			n := 5 + [4]int{0, 1, 2, 4}[fhd&3]
+			if !single {
+				n++
+			}
+			if fcs := fhd >> 6; fcs != 0 {
+				n += 1 << fcs
+			} else if single {
+				n++
+			}
+			pos, inFrame, checksum = pos+n, true, fhd&(1<<2) != 0
+			continue
+		}
+		bh := int(stream[pos]) | int(stream[pos+1])<<8 | int(stream[pos+2])<<16
+		size := bh >> 3
+		if bh>>1&3 == 1 { // RLE: one byte
+			size = 1
+		}
+		pos += 3 + size
+		if bh&1 != 0 {
+			inFrame = false
+			if checksum {
+				pos += 4
+			}
+		}
+		ends = append(ends, pos)
+	}
+	out := make([][]int, len(frames))
+	base, i := 0, 0
+	for fi, f := range frames {
+		for ; i < len(ends) && ends[i] <= base+len(f); i++ {
+			if ends[i] > base {
+				out[fi] = append(out[fi], ends[i]-base)
+			}
+		}
+		base += len(f)
+	}
+	return out
+}
+
+// splitZstd cuts every frame of a zstd stream into 2 to 8 pieces at random
+// offsets, never at a block's end (but the frame's own), so that each
+// message arrives in pieces that end inside a frame header or a block.
+func splitZstd(frames [][]byte, rnd *rand.Rand) [][][]byte {
+	ends := zstdBlockEnds(frames)
+	out := make([][][]byte, len(frames))
+	for i, f := range frames {
+		var cuts []int
+		if len(f) > 1 {
+			for range 1 + rnd.IntN(min(7, len(f)-1)) {
+				if c := 1 + rnd.IntN(len(f)-1); !slices.Contains(ends[i], c) {
+					cuts = append(cuts, c)
+				}
+			}
+		}
+		out[i] = cutAt(f, cuts)
+	}
+	return out
 }
 
 // ZlibPayloads compresses every message as a whole zlib stream, as payload
@@ -446,6 +550,9 @@ var windowPayloads = sync.OnceValues(func() ([][]byte, [][]byte) {
 // sessionStream is eventMix as zlib-stream frames.
 var sessionStream = sync.OnceValue(func() [][]byte { return ZlibStream(eventMix()) })
 
+// zstdSession is eventMix as zstd-stream frames.
+var zstdSession = sync.OnceValue(func() [][]byte { return ZstdStream(eventMix()) })
+
 // chunks cuts f into pieces of n bytes.
 func chunks(f []byte, n int) [][]byte {
 	var cuts []int
@@ -707,12 +814,14 @@ var inflaterChecks = []check[protocols.InflaterFunc]{
 		rule: ruleMessageValid,
 		run: func(c *checker, newInflater protocols.InflaterFunc) {
 			msgs := eventMix()[:60]
-			eachMode(c, newInflater, []protocols.Compression{protocols.CompressZlibStream, protocols.CompressZlibPayload, protocols.CompressNone},
+			eachMode(c, newInflater, []protocols.Compression{protocols.CompressZlibStream, protocols.CompressZlibPayload, protocols.CompressNone, protocols.CompressZstdStream},
 				func(mode protocols.Compression, in protocols.Inflater) {
 					var pieces [][][]byte
 					switch mode {
 					case protocols.CompressZlibStream:
 						pieces = whole(sessionStream()[:len(msgs)])
+					case protocols.CompressZstdStream:
+						pieces = whole(zstdSession()[:len(msgs)])
 					case protocols.CompressZlibPayload:
 						pieces = whole(ZlibPayloads(msgs))
 					default:
@@ -728,7 +837,7 @@ var inflaterChecks = []check[protocols.InflaterFunc]{
 		run: func(c *checker, newInflater protocols.InflaterFunc) {
 			msgs := eventMix()[:60]
 			rnd := rand.New(rand.NewPCG(13, 14))
-			eachMode(c, newInflater, []protocols.Compression{protocols.CompressZlibStream, protocols.CompressZlibPayload, protocols.CompressNone},
+			eachMode(c, newInflater, []protocols.Compression{protocols.CompressZlibStream, protocols.CompressZlibPayload, protocols.CompressNone, protocols.CompressZstdStream},
 				func(mode protocols.Compression, in protocols.Inflater) {
 					var pieces [][][]byte
 					switch mode {
@@ -736,6 +845,8 @@ var inflaterChecks = []check[protocols.InflaterFunc]{
 						for _, f := range sessionStream()[:len(msgs)] {
 							pieces = append(pieces, splitFrame(f, rnd))
 						}
+					case protocols.CompressZstdStream:
+						pieces = splitZstd(zstdSession()[:len(msgs)], rnd)
 					case protocols.CompressZlibPayload:
 						pieces = whole(ZlibPayloads(msgs))
 					default:
@@ -743,6 +854,117 @@ var inflaterChecks = []check[protocols.InflaterFunc]{
 					}
 					feed(c, in, mode.String()+", frames in one buffer that the caller overwrites after each call", msgs, pieces, feedOpts{scribble: true})
 				})
+		},
+	},
+	{
+		name: "ZstdStreamMessages",
+		rule: ruleZstdStream,
+		run: func(c *checker, newInflater protocols.InflaterFunc) {
+			in := mustInflater(c, newInflater, protocols.CompressZstdStream)
+			feed(c, in, "zstd-stream, a session", eventMix(), whole(zstdSession()), feedOpts{})
+			in = mustInflater(c, newInflater, protocols.CompressZstdStream)
+			msgs := contextMessages()
+			feed(c, in, "zstd-stream, messages that refer back to earlier ones", msgs, whole(ZstdStream(msgs)), feedOpts{})
+			in = mustInflater(c, newInflater, protocols.CompressZstdStream)
+			msgs = windowMessages()
+			feed(c, in, "zstd-stream, messages of 32 KiB to 1.25 MiB (several blocks) and random bytes (raw blocks)", msgs, whole(ZstdStream(msgs)), feedOpts{})
+		},
+	},
+	{
+		name: "ZstdStreamSplitMessages",
+		rule: ruleZstdStream,
+		run: func(c *checker, newInflater protocols.InflaterFunc) {
+			in := mustInflater(c, newInflater, protocols.CompressZstdStream)
+			msgs := eventMix()
+			pieces := splitZstd(zstdSession(), rand.New(rand.NewPCG(17, 18)))
+			for i := range pieces {
+				if i%10 == 3 { // an empty frame now and then
+					pieces[i] = append([][]byte{{}}, pieces[i]...)
+				}
+			}
+			feed(c, in, "zstd-stream, each message split at random offsets inside its blocks", msgs, pieces, feedOpts{})
+			in = mustInflater(c, newInflater, protocols.CompressZstdStream)
+			msgs = msgs[:40]
+			pieces = pieces[:0]
+			ends := zstdBlockEnds(zstdSession()[:len(msgs)])
+			for i, f := range zstdSession()[:len(msgs)] {
+				var cuts []int
+				for c := 1; c < len(f); c++ {
+					if !slices.Contains(ends[i], c) {
+						cuts = append(cuts, c)
+					}
+				}
+				pieces = append(pieces, cutAt(f, cuts))
+			}
+			feed(c, in, "zstd-stream, one byte per frame (but at block ends)", msgs, pieces, feedOpts{})
+		},
+	},
+	{
+		name: "ZstdStreamResetStartsNewStream",
+		rule: ruleResetNew,
+		run: func(c *checker, newInflater protocols.InflaterFunc) {
+			in := mustInflater(c, newInflater, protocols.CompressZstdStream)
+			msgs := eventMix()
+			frames := zstdSession()
+			feed(c, in, "zstd-stream, connection 1", msgs[:3], whole(frames[:3]), feedOpts{})
+			half := frames[3][:len(frames[3])/2]
+			if _, done, err := inflate(in, half); err != nil || done {
+				c.Fatalf("Inflater.Inflate (zstd-stream, connection 1, half of message 4): got done=%t, error %v; want done=false and no error", done, err)
+			}
+			for conn, part := range [][][]byte{msgs[5:25], msgs[25:30], msgs[:10]} {
+				for range conn + 1 { // Reset twice is as good as once
+					if err := reset(in); err != nil {
+						c.Fatalf("Inflater.Reset: %v", err)
+					}
+				}
+				feed(c, in, fmt.Sprintf("zstd-stream, connection %d, a new stream after Reset", conn+2), part, whole(ZstdStream(part)), feedOpts{})
+			}
+		},
+	},
+	{
+		name: "ZstdStreamCorruptIsError",
+		rule: ruleCorrupt,
+		run: func(c *checker, newInflater protocols.InflaterFunc) {
+			msgs := eventMix()[:20]
+			frames := zstdSession()[:len(msgs)]
+			ctx := ZstdStream(contextMessages())
+			badMagic := slices.Clone(frames[0])
+			badMagic[0] ^= 0xff
+			header := ctx[0][:6] // the frame header alone: magic, descriptor, window
+			cases := []struct {
+				name      string
+				good      [][]byte
+				bad, next []byte
+			}{
+				{name: "bad magic number", bad: badMagic, next: frames[1]},
+				{name: "reserved block type", good: frames[:2], bad: []byte{0x06, 0x00, 0x00}, next: frames[2]},
+				{name: "block that refers back before the stream's start", bad: append(slices.Clone(header), ctx[1][:len(ctx[1])]...), next: ctx[2]},
+			}
+			for _, cr := range cases {
+				in := mustInflater(c, newInflater, protocols.CompressZstdStream)
+				for i, f := range cr.good {
+					if _, done, err := inflate(in, f); err != nil || !done {
+						c.Fatalf("Inflater.Inflate (zstd-stream, %s: good frame %d): got done=%t, error %v; want the message", cr.name, i+1, done, err)
+					}
+				}
+				msg, done, err := inflate(in, cr.bad)
+				var p *panicError
+				switch {
+				case errors.As(err, &p):
+					c.Errorf("Inflater.Inflate (zstd-stream, %s): %v, want an error", cr.name, err)
+					continue
+				case err == nil:
+					c.Errorf("Inflater.Inflate (zstd-stream, %s): got done=%t, %d bytes and no error, want an error", cr.name, done, len(msg))
+					continue
+				}
+				if msg, done, err := inflate(in, cr.next); err == nil && done {
+					c.Errorf("Inflater.Inflate (zstd-stream, %s, then the stream's next frame without Reset): got a message of %d bytes and no error, want an error: only Reset helps", cr.name, len(msg))
+				}
+				if err := reset(in); err != nil {
+					c.Fatalf("Inflater.Reset: %v", err)
+				}
+				feed(c, in, "zstd-stream, after a Reset that followed "+cr.name, msgs, whole(frames), feedOpts{})
+			}
 		},
 	},
 }
@@ -753,8 +975,8 @@ var inflaterChecks = []check[protocols.InflaterFunc]{
 // READY, three GUILD_CREATEs of up to 230 KB, 300 events): one op is one
 // connection, Reset then every frame. It reports the decompressed MB/s,
 // allocations per op and ns per message, for zlib-stream with one frame
-// per message, zlib-stream with every message split in 2 to 8 frames, and
-// zlib-payload. A mode for which newInflater returns
+// per message, zlib-stream with every message split in 2 to 8 frames,
+// zlib-payload, and zstd-stream, whole and split likewise. A mode for which newInflater returns
 // [protocols.ErrNotSupported] is skipped. newInflater is called once per
 // sub-benchmark.
 func BenchmarkInflater(b *testing.B, newInflater func(b *testing.B, mode protocols.Compression) (protocols.Inflater, error)) {
@@ -772,6 +994,8 @@ func BenchmarkInflater(b *testing.B, newInflater func(b *testing.B, mode protoco
 		{"zlib-stream", protocols.CompressZlibStream, stream},
 		{"zlib-stream-split", protocols.CompressZlibStream, SplitFrames(stream, rand.New(rand.NewPCG(15, 16)))},
 		{"zlib-payload", protocols.CompressZlibPayload, ZlibPayloads(msgs)},
+		{"zstd-stream", protocols.CompressZstdStream, zstdSession()},
+		{"zstd-stream-split", protocols.CompressZstdStream, slices.Concat(splitZstd(zstdSession(), rand.New(rand.NewPCG(19, 20)))...)},
 	}
 	for _, bench := range benches {
 		b.Run(bench.name, func(b *testing.B) {

@@ -14,7 +14,13 @@ const (
 	// CompressZlibPayload is payload compression (IDENTIFY compress:true):
 	// some payloads arrive as binary frames, each a whole zlib stream.
 	CompressZlibPayload
-	// CompressZstdStream is transport compression (?compress=zstd-stream).
+	// CompressZstdStream is transport compression (?compress=zstd-stream):
+	// one zstd stream spans the whole connection, and a message is
+	// complete when the decoder has used up all the input received since
+	// the last message and that input ends at a block boundary. Discord
+	// flushes after each payload (ending a block, not the frame) and sends
+	// one payload per websocket message; there is no end marker. It is
+	// optional: an InflaterFunc without zstd returns [ErrNotSupported].
 	CompressZstdStream
 )
 

@@ -205,8 +205,13 @@
 // mock speaks JSON only; other values close 4002); compress=zlib-stream
 // (one zlib context per connection, each payload Write + Flush so it
 // ends with 00 00 FF FF, sent as one binary message unless a split fault
-// says otherwise; compress=zstd-stream is refused with HTTP 400, as the
-// mock does not implement it; other values close 4002).
+// says otherwise); compress=zstd-stream (as Discord: one zstd frame per
+// connection, never ended, declaring a 256 KiB window, no checksum; each
+// payload Write + Flush, so that it ends with a complete block, sent as
+// one binary message; a split fault sends that message in fragments,
+// since with zstd-stream a websocket message is exactly one payload);
+// other values close 4002. Either transport compression turns payload
+// compression off.
 //
 // A connection gets HELLO {heartbeat_interval} (Options.HeartbeatInterval,
 // 41250 ms), then must heartbeat: op 1 with the last seq or null, answered

@@ -217,9 +217,6 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request, resumePath
 	case q.Get("encoding") == "etf":
 		refuse(http.StatusBadRequest, "mockdiscord: encoding=etf is not supported (JSON only)")
 		return
-	case q.Get("compress") == "zstd-stream":
-		refuse(http.StatusBadRequest, "mockdiscord: compress=zstd-stream is not supported (zlib-stream only)")
-		return
 	}
 	nc, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
@@ -253,12 +250,17 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request, resumePath
 		code, reason = 4012, "v="+strconv.Quote(q.Get("v"))
 	case enc != "" && enc != "json":
 		code, reason = 4002, "unknown encoding "+strconv.Quote(enc)
-	case comp != "" && comp != "zlib-stream":
+	case comp != "" && comp != "zlib-stream" && comp != "zstd-stream":
 		code, reason = 4002, "unknown compress "+strconv.Quote(comp)
 	}
 	c.version = v
-	if q.Get("compress") == "zlib-stream" && code == 0 {
-		c.zw = zlib.NewWriter(&c.zbuf)
+	if code == 0 {
+		switch q.Get("compress") {
+		case "zlib-stream":
+			c.zw = zlib.NewWriter(&c.zbuf)
+		case "zstd-stream":
+			c.zstd = newZstdStream(&c.zbuf)
+		}
 	}
 	c.serve(obs, code, reason)
 }
@@ -293,7 +295,8 @@ type gwConn struct {
 	doneOnce sync.Once
 
 	// Owned by the writer goroutine.
-	zw        *zlib.Writer
+	zw        *zlib.Writer // compress=zlib-stream
+	zstd      *zstdStream  // compress=zstd-stream
 	zbuf      bytes.Buffer
 	splitNext int
 	wbuf      bytes.Buffer
@@ -640,6 +643,12 @@ func (c *gwConn) writePayload(it outItem) error {
 			return err
 		}
 		data, op = bytes.Clone(c.zbuf.Bytes()), ws.OpBinary
+	case c.zstd != nil:
+		c.zbuf.Reset()
+		if err := c.zstd.write(data); err != nil { // ends with a flushed block
+			return err
+		}
+		data, op = bytes.Clone(c.zbuf.Bytes()), ws.OpBinary
 	case it.compress:
 		data, op = zlibPayload(data), ws.OpBinary
 	}
@@ -648,6 +657,8 @@ func (c *gwConn) writePayload(it outItem) error {
 		cuts := splitPoints(data, parts, c.zw != nil)
 		if c.zw != nil {
 			// zlib-stream: several websocket messages make one payload.
+			// (zstd-stream falls through: one websocket message is one
+			// payload, so its parts are fragments.)
 			prev := 0
 			for _, cut := range cuts {
 				if err := c.writeFrame(op, true, data[prev:cut]); err != nil {

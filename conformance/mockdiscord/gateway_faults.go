@@ -45,8 +45,9 @@ const (
 	GatewayFaultBadFrame GatewayFaultKind = "bad_frame"
 	// GatewayFaultSplit sends the next payload in Parts frames (default 3).
 	// With compress=zlib-stream they are separate websocket messages, only
-	// the last ending with 00 00 FF FF, as Discord allows; otherwise they
-	// are fragments (continuation frames) of one message.
+	// the last ending with 00 00 FF FF, as Discord allows; otherwise
+	// (zstd-stream included, where one message is one payload) they are
+	// fragments (continuation frames) of one message.
 	GatewayFaultSplit GatewayFaultKind = "split"
 	// GatewayFaultRequestHeartbeat sends op 1: the client must heartbeat
 	// at once.

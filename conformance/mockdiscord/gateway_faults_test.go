@@ -227,6 +227,34 @@ func TestGatewayZlibStream(t *testing.T) {
 	})
 }
 
+func TestGatewayZstdStream(t *testing.T) {
+	bubble(t, &mockdiscord.Options{Guilds: 2, HeartbeatInterval: hour}, func(t *testing.T, e *env) {
+		c := dialGateway(t, e.s, "/gateway?v=10&encoding=json&compress=zstd-stream")
+		hello := c.expect(10)
+		wantEqual(t, "binary", hello.binary, true)
+		wantEqual(t, "messages of HELLO", hello.messages, 1)
+		// Discord's frame header: no checksum, no content size, a 256 KiB
+		// window (descriptor 0x40).
+		wantEqual(t, "frame header", c.zall[:6], []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x40})
+		d := identifyData(e.s, 0, 1, mockdiscord.IntentGuilds)
+		d["compress"] = true // ignored: transport compression wins
+		c.send(op(2, d))
+		c.ready()
+		c.skipGuildCreates(2)
+		// A split payload is still one websocket message, in fragments.
+		inject(t, e, mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, Parts: 3}, 1)
+		_, _ = e.s.Stream(0, 2, "N")
+		p := c.dispatch("N")
+		wantEqual(t, "messages of the split payload", p.messages, 1)
+		wantEqual(t, "frames of the split payload", p.frames, 3)
+		p = c.dispatch("N")
+		wantEqual(t, "frames of the next payload", p.frames, 1)
+		wantEqual(t, "binary", p.binary, true)
+		c.heartbeat()
+		c.expect(11)
+	})
+}
+
 func TestGatewayPayloadCompression(t *testing.T) {
 	bubble(t, &mockdiscord.Options{Guilds: 1, HeartbeatInterval: hour}, func(t *testing.T, e *env) {
 		c := dialGateway(t, e.s, "/gateway?v=10&encoding=json")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/cordkit/cordkit/conformance/mockdiscord"
 )
@@ -28,7 +29,8 @@ type gwc struct {
 	conn net.Conn
 	r    io.Reader
 	zlib bool   // compress=zlib-stream
-	zall []byte // the zlib stream so far
+	zstd bool   // compress=zstd-stream
+	zall []byte // the zlib or zstd stream so far
 	zout int    // inflated bytes already returned
 	seq  int64  // last s seen
 }
@@ -116,7 +118,7 @@ func dialWith(t *testing.T, d ws.Dialer, url string) (*gwc, error) {
 		return nil, err
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	c := &gwc{t: t, conn: conn, r: conn, zlib: strings.Contains(url, "compress=zlib-stream")}
+	c := &gwc{t: t, conn: conn, r: conn, zlib: strings.Contains(url, "compress=zlib-stream"), zstd: strings.Contains(url, "compress=zstd-stream")}
 	if br != nil {
 		c.r = br
 	}
@@ -171,6 +173,29 @@ func (c *gwc) recv() (gwPayload, error) {
 			out, err := io.ReadAll(flate.NewReader(bytes.NewReader(c.zall[2:])))
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				return p, fmt.Errorf("zlib-stream: inflate: %v", err)
+			}
+			p.raw = out[c.zout:]
+			c.zout = len(out)
+		} else if c.zstd {
+			if !p.binary {
+				return p, errors.New("zstd-stream: text message")
+			}
+			// One message is one payload. One decompression context over
+			// the whole stream: decode it all, which stops where the
+			// stream does (inside the never-ended frame), and keep what is
+			// new.
+			c.zall = append(c.zall, msg...)
+			if !bytes.HasPrefix(c.zall, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+				return p, fmt.Errorf("zstd-stream: magic % x", c.zall[:min(4, len(c.zall))])
+			}
+			zr, err := zstd.NewReader(bytes.NewReader(c.zall), zstd.WithDecoderConcurrency(1))
+			if err != nil {
+				return p, err
+			}
+			out, err := io.ReadAll(zr)
+			zr.Close()
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				return p, fmt.Errorf("zstd-stream: decode: %v, want io.ErrUnexpectedEOF where the frame goes on", err)
 			}
 			p.raw = out[c.zout:]
 			c.zout = len(out)

@@ -464,7 +464,7 @@ func (c *gwConn) identify(d json.RawMessage, now time.Time) {
 	}
 	gw.sessions = append(gw.sessions, sess)
 	c.sess, c.authed = sess, true
-	c.payloadCompress = req.compress && c.zw == nil
+	c.payloadCompress = req.compress && !c.transportCompressed()
 	obs.Accepted, obs.Session = true, sess.id
 	gw.recordLocked(obs)
 
@@ -589,7 +589,7 @@ func (c *gwConn) resume(d json.RawMessage, now time.Time) {
 	}
 	sess.conn = c
 	c.sess, c.authed = sess, true
-	c.payloadCompress = sess.compress && c.zw == nil
+	c.payloadCompress = sess.compress && !c.transportCompressed()
 	frames := sess.ring.after(seq)
 	obs.Accepted, obs.Replayed = true, len(frames)
 	gw.recordLocked(obs)

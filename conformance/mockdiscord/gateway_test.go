@@ -99,7 +99,7 @@ func TestGatewayPathsAndQuery(t *testing.T) {
 		{name: "UnknownEncoding", path: "/gateway?v=10&encoding=xml", code: 4002},
 		{name: "UnknownCompress", path: "/gateway?v=10&compress=gzip", code: 4002},
 		{name: "ETFRefused", path: "/gateway?v=10&encoding=etf", status: 400},
-		{name: "ZstdRefused", path: "/gateway?v=10&compress=zstd-stream", status: 400},
+		{name: "ZstdStream", path: "/gateway?v=10&encoding=json&compress=zstd-stream", version: 10},
 		{name: "OtherPath", path: "/gateway/x?v=10", status: 403}, // the REST API answers (its User-Agent check first)
 	}
 	for _, tt := range tests {
