@@ -27,6 +27,12 @@ type Options struct {
 	// package fails the test, so that a typo or a renamed rule cannot hide
 	// an exclusion.
 	Exclude map[string]string
+	// ZstdStream says that the shards under test can inflate zstd-stream
+	// (their ShardParams.NewInflater supports [protocols.CompressZstdStream]):
+	// TestShard then runs its zstd-stream cases, which are skipped
+	// otherwise. [Run] sets it when the TypeSheet's NewInflater accepts
+	// zstd-stream.
+	ZstdStream bool
 }
 
 // rule is one case of a suite: a stable CamelCase name that exclusion

@@ -914,3 +914,13 @@ func TestRunTypeSheet(t *testing.T) {
 		conformance.Run(t, protocols.TypeSheet{Codec: reference.Codec{}, SessionStore: reference.NewSessionStore()})
 	})
 }
+
+// TestFastShardParts runs the shard suite on the reference shard built
+// from impl/fast's parts (fast.TypeSheet leaves NewShard to the
+// reference), zstd-stream cases included.
+func TestFastShardParts(t *testing.T) {
+	conformance.Options{ZstdStream: true}.TestShard(t, shardSetup{params: func(p *protocols.ShardParams) {
+		p.Codec = fast.Codec{}
+		p.NewInflater = fast.NewInflater
+	}}.build)
+}

@@ -122,6 +122,12 @@ func (o Options) Run(t *testing.T, sheet protocols.TypeSheet) {
 		t.Skip("TypeSheet.SessionStore is one store, and TestSessionStore needs an empty one per subtest: call conformance.TestSessionStore with a constructor")
 	})
 	suite("TestShard", "NewShard", sheet.NewShard != nil, func(t *testing.T) {
+		o := o
+		if sheet.NewInflater != nil {
+			if in, err := sheet.NewInflater(protocols.CompressZstdStream); err == nil && in != nil {
+				o.ZstdStream = true
+			}
+		}
 		o.TestShard(t, func(t *testing.T, p protocols.ShardParams) protocols.Shard {
 			fillShardParts(t, sheet, &p)
 			sh, err := sheet.NewShard(p)

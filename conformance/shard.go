@@ -114,13 +114,22 @@ func TestShard(t *testing.T, newShard func(t *testing.T, p protocols.ShardParams
 func (o Options) TestShard(t *testing.T, newShard func(t *testing.T, p protocols.ShardParams) protocols.Shard) {
 	t.Helper()
 	runRules(t, o, "TestShard", shardRules, func(*testing.T) *shardHarness {
-		return &shardHarness{newShard: newShard}
+		return &shardHarness{newShard: newShard, zstd: o.ZstdStream}
 	})
 }
 
 // shardHarness builds shards with the implementation's factory.
 type shardHarness struct {
 	newShard func(t *testing.T, p protocols.ShardParams) protocols.Shard
+	zstd     bool // Options.ZstdStream
+}
+
+// needZstd skips the case unless the shards support zstd-stream.
+func (h *shardHarness) needZstd(t *caseT) {
+	t.Helper()
+	if !h.zstd {
+		t.Skip("Options.ZstdStream is false: the shards under test do not claim zstd-stream support")
+	}
 }
 
 // shard builds a shard for p.
@@ -840,6 +849,43 @@ var shardRules = []rule[*shardHarness]{
 			s := h.start(t, r, p)
 			s.mustReady(t, "zlib-stream, HELLO split over 3 messages", 1, readyTimeout)
 			streamThroughSplits(t, r, 20, 4, 5, "zlib-stream", "payloads split over several messages")
+		},
+	},
+	{
+		name: "ZstdStreamSplitFrames",
+		rule: ruleZstdStream,
+		run: func(t *caseT, h *shardHarness) {
+			h.needZstd(t)
+			r := newRig(t, nil)
+			r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, BeforeHello: true, Parts: 3})
+			p := r.params(0, 1)
+			p.Compression = protocols.CompressZstdStream
+			s := h.start(t, r, p)
+			s.mustReady(t, "zstd-stream, HELLO split over 3 websocket fragments", 1, readyTimeout)
+			streamThroughSplits(t, r, 20, 4, 5, "zstd-stream", "payloads split over several fragments")
+		},
+	},
+	{
+		name: "ZstdStreamResetOnReconnect",
+		rule: ruleZstdStream,
+		run: func(t *caseT, h *shardHarness) {
+			h.needZstd(t)
+			r := newRig(t, nil)
+			p := r.params(0, 1)
+			p.Compression = protocols.CompressZstdStream
+			s := h.start(t, r, p)
+			s.mustReady(t, "zstd-stream", 1, readyTimeout)
+			for i := range 3 {
+				r.streamTo(0, "TEST_EVENT", 10*i+1, 10)
+				r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultDrop, Shard: 0})
+				s.mustReady(t, fmt.Sprintf("zstd-stream, reconnect %d", i+1), i+2, readyTimeout)
+			}
+			r.streamTo(0, "TEST_EVENT", 31, 10)
+			poll(readyTimeout, func() bool { return r.events.count("TEST_EVENT") >= 40 })
+			if diff := inOrder(r.events.numbered("TEST_EVENT"), 40); diff != "" {
+				t.Errorf("zstd-stream across reconnects (each a new stream): %s", diff)
+			}
+			r.noViolations()
 		},
 	},
 	{
