@@ -924,3 +924,12 @@ func TestFastShardParts(t *testing.T) {
 		p.NewInflater = fast.NewInflater
 	}}.build)
 }
+
+// TestFastGatewayParts runs the gateway suite on the reference gateway
+// and shards built from impl/fast's parts.
+func TestFastGatewayParts(t *testing.T) {
+	conformance.TestGateway(t, gatewaySetup{params: func(p *protocols.GatewayParams) {
+		p.Shard.Codec = fast.Codec{}
+		p.Shard.NewInflater = fast.NewInflater
+	}}.build)
+}
