@@ -467,11 +467,13 @@ func (sc *shardConn) queue(ctx context.Context, q *eventQueue, env protocols.Env
 	sessionID := s.session.ID
 	s.mu.Unlock()
 	data := env.D
+	var buf *[]byte
 	if _, copied := s.p.Codec.(Codec); !copied {
-		data = bytes.Clone(data) // other codecs may alias the read buffer
+		buf, data = copyData(data) // other codecs may alias the read buffer
 	}
 	ev := protocols.Event{Shard: s.p.ID, Op: env.Op, Seq: env.S, Name: env.T, Data: data}
-	if !q.push(ctx, sc.done, queued{ev: ev, events: dispatch, session: sessionID}) {
+	if !q.push(ctx, sc.done, queued{ev: ev, buf: buf, events: dispatch, session: sessionID}) {
+		putData(buf)
 		return false
 	}
 	if env.Op == protocols.OpDispatch && env.S > sc.lastSeq {

@@ -11,9 +11,10 @@ import (
 // queued is one entry of a shard's event queue.
 type queued struct {
 	ev      protocols.Event
-	events  bool   // also dispatch to Events (op 0); every entry goes to Raw
-	notify  bool   // call Run's ready callback instead
-	session string // the session ev belongs to
+	buf     *[]byte // ev.Data's pooled buffer, or nil
+	events  bool    // also dispatch to Events (op 0); every entry goes to Raw
+	notify  bool    // call Run's ready callback instead
+	session string  // the session ev belongs to
 }
 
 // eventQueue hands payloads from a shard's reading goroutine to its
@@ -39,6 +40,9 @@ type eventQueue struct {
 
 	drain    func() // the dispatching goroutine's body
 	drainers sync.WaitGroup
+	// linger times an idle dispatching goroutine; only the one running
+	// uses it.
+	linger *time.Timer
 }
 
 // drainLinger is how long an idle dispatching goroutine waits for more
@@ -94,10 +98,10 @@ func (q *eventQueue) push(ctx context.Context, abort <-chan struct{}, it queued)
 // once stopped, or when none came: the caller must then end, and the next
 // push starts a new dispatching goroutine.
 func (q *eventQueue) pop() (queued, bool) {
-	var linger *time.Timer
+	lingering := false
 	defer func() {
-		if linger != nil {
-			linger.Stop()
+		if lingering {
+			q.linger.Stop()
 		}
 	}()
 	idle := false
@@ -133,12 +137,17 @@ func (q *eventQueue) pop() (queued, bool) {
 			return queued{}, false
 		}
 		q.mu.Unlock()
-		if linger == nil {
-			linger = time.NewTimer(drainLinger)
+		if !lingering {
+			lingering = true
+			if q.linger == nil {
+				q.linger = time.NewTimer(drainLinger)
+			} else {
+				q.linger.Reset(drainLinger)
+			}
 		}
 		select {
 		case <-q.wake:
-		case <-linger.C:
+		case <-q.linger.C:
 			idle = true
 		}
 	}
@@ -178,10 +187,35 @@ func (s *shard) deliver(q *eventQueue, ready func()) {
 		if it.events && s.p.Events != nil {
 			s.p.Events.Dispatch(it.ev)
 		}
+		putData(it.buf) // handlers may not keep Data
 		if it.ev.Op == protocols.OpDispatch && it.ev.Seq > 0 {
 			s.mu.Lock()
 			s.handled = seqMark{it.session, it.ev.Seq}
 			s.mu.Unlock()
 		}
 	}
+}
+
+// dataPool holds the buffers of queued payloads: a payload is copied out
+// of the connection's read buffer into one, and the buffer comes back once
+// the handlers returned, since Event.Data is valid only while they run.
+var dataPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledData is the largest buffer put back into dataPool; larger ones
+// (a big GUILD_CREATE) are left to the garbage collector.
+const maxPooledData = 64 << 10
+
+// copyData copies p into a pooled buffer.
+func copyData(p []byte) (*[]byte, []byte) {
+	bp := dataPool.Get().(*[]byte)
+	*bp = append((*bp)[:0], p...)
+	return bp, *bp
+}
+
+// putData returns a buffer from copyData; nil does nothing.
+func putData(bp *[]byte) {
+	if bp == nil || cap(*bp) > maxPooledData {
+		return
+	}
+	dataPool.Put(bp)
 }
