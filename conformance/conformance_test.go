@@ -190,6 +190,10 @@ var brokenCases = []struct {
 		fail: []string{"SteadyStreamEarnsNo429"}},
 	{name: "LimiterWithLeakyBuckets", suite: limiterSuite(limiterSetup{bucket: broken.CancelLeaks}),
 		fail: []string{"FailedAcquireHoldsNothing"}},
+	{name: "TrustLatestResponse", suite: naiveLimiterSuite(broken.TrustLatestResponse),
+		fail: []string{"ConcurrentBucketsAdmitUpToRemaining"}},
+	{name: "UncountedInFlight", suite: naiveLimiterSuite(broken.UncountedInFlight),
+		fail: []string{"ConcurrentBucketsAdmitUpToRemaining"}},
 
 	// HTTP clients.
 	{name: "DropReason", suite: clientSuite(clientSetup{wrap: broken.DropReason}),
@@ -571,6 +575,12 @@ func identifySetup(params func(protocols.IdentifyLimiterParams) protocols.Identi
 	}
 }
 
+func naiveLimiterSuite(newLimiter func() protocols.RateLimiter) func(t *testing.T) {
+	return func(t *testing.T) {
+		conformance.TestRateLimiter(t, func(*testing.T, protocols.RateLimiterParams) protocols.RateLimiter { return newLimiter() })
+	}
+}
+
 func identifySuite(params func(protocols.IdentifyLimiterParams) protocols.IdentifyLimiterParams, wrap func(protocols.IdentifyLimiter) protocols.IdentifyLimiter) func(t *testing.T) {
 	return func(t *testing.T) { conformance.TestIdentifyLimiter(t, identifySetup(params, wrap)) }
 }
@@ -609,6 +619,18 @@ func TestFastCodec(t *testing.T) {
 // others.
 func TestFastTypeSheet(t *testing.T) {
 	conformance.Run(t, fast.TypeSheet())
+}
+
+// The fast limiter runs the whole RateLimiter suite, and the HTTPClient
+// suite (through Run, with the reference client) on top of it, with and
+// without its InFlight mode; ConcurrentBucketsAdmitUpToRemaining is
+// skipped without it.
+func TestFastRateLimiter(t *testing.T) {
+	for _, o := range []fast.RateLimiterOptions{{}, {InFlight: true}} {
+		t.Run(fmt.Sprintf("InFlight=%v", o.InFlight), func(t *testing.T) {
+			conformance.Run(t, protocols.TypeSheet{NewRateLimiter: o.New, NewHTTPClient: reference.NewHTTPClient})
+		})
+	}
 }
 
 func TestReferenceDispatcher(t *testing.T) {

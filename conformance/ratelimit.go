@@ -29,6 +29,7 @@ const (
 	ruleGlobalFullRate  = "While buckets have room, a limiter admits non-exempt requests at the full rate of the global limit."
 	ruleSteady          = "A steady stream of requests to one bucket finishes close to the fastest time its limit allows."
 	ruleSameHashCounter = "Routes that share a bucket hash but not its counter never deadlock, and together get at least the rate of one shared bucket."
+	ruleConcurrent      = "A limiter whose [ConcurrentBuckets] method reports true admits up to Remaining requests of a bucket at once, and no more before the bucket's reset passes, whatever order their responses come back in."
 )
 
 // limiterTimeout bounds every wait of the load cases, in bubble time.
@@ -732,6 +733,65 @@ var limiterRules = []rule[func(global int) protocols.RateLimiter]{
 			if bad := s.violations(); len(bad) > 0 {
 				t.Errorf("RateLimiter: got %d requests Discord would have refused with 429, want 0; first: %s", len(bad), bad[0])
 			}
+		},
+	},
+	{
+		name: "ConcurrentBucketsAdmitUpToRemaining",
+		rule: ruleConcurrent,
+		run: func(t *caseT, newLimiter func(int) protocols.RateLimiter) {
+			l := newLimiter(50)
+			if c, ok := l.(protocols.ConcurrentBuckets); !ok || !c.ConcurrentBuckets() {
+				t.Skip("the limiter does not implement protocols.ConcurrentBuckets, or reports it off")
+			}
+			r := createMessage(1)
+			first := acquireRoute(t, l, r)
+			mustAdmit(t, "RateLimiter.Acquire (first request of a route)", first)
+			first.complete(ok200("create", 5, 3, 10*time.Second))
+			reset := time.Now().Add(10 * time.Second)
+			const n = 6
+			var as []*permitAttempt
+			for range n {
+				as = append(as, acquireRoute(t, l, r))
+			}
+			time.Sleep(time.Second)
+			settle()
+			var in, out []*permitAttempt
+			for _, a := range as {
+				if a.ok() {
+					in = append(in, a)
+				} else {
+					out = append(out, a)
+				}
+			}
+			if len(in) != 3 {
+				t.Errorf("RateLimiter.Acquire: %d of %d requests of one bucket admitted at once, with none completed, after a response with Remaining 3 and a reset in 10s; want 3",
+					len(in), n)
+				return
+			}
+			// The responses come back in the reverse of the order Discord
+			// counted them: the last to arrive says Remaining 2, which was
+			// true only before the others arrived.
+			for i, a := range in {
+				a.complete(ok200("create", 5, i, time.Until(reset)))
+			}
+			for time.Now().Before(reset) {
+				settle()
+				for _, a := range out {
+					if a.ok() {
+						t.Fatalf("RateLimiter.Acquire: a request admitted at %s, want none before the reset at %s: the bucket's 3 remaining requests were all sent (the last response to arrive said Remaining 2, but it answered the first request Discord counted)",
+							t.since(a.at), t.since(reset))
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			// After the reset the bucket admits again.
+			done := make([]bool, len(out))
+			i := nextAdmitted(out, done, reset.Add(lateness))
+			if i < 0 || out[i].err != nil {
+				t.Errorf("RateLimiter.Acquire: no request admitted by %s, want one when the reset passes at %s", t.since(reset.Add(lateness)), t.since(reset))
+				return
+			}
+			out[i].complete(ok200("create", 5, 4, 10*time.Second))
 		},
 	},
 }

@@ -214,6 +214,7 @@ type BucketFunc func() Bucket
 //   - While buckets have room, a limiter admits non-exempt requests at the full rate of the global limit.
 //   - A steady stream of requests to one bucket finishes close to the fastest time its limit allows.
 //   - Routes that share a bucket hash but not its counter never deadlock, and together get at least the rate of one shared bucket.
+//   - A limiter whose [ConcurrentBuckets] method reports true admits up to Remaining requests of a bucket at once, and no more before the bucket's reset passes, whatever order their responses come back in.
 //
 // A RateLimiter must be safe for concurrent use; the context's deadline is
 // the longest wait the caller accepts. Implementations should pass
@@ -228,4 +229,23 @@ type RateLimiter interface {
 	// Close ends every wait with [ErrClosed] and releases what the limiter
 	// holds. It is idempotent.
 	Close() error
+}
+
+// ConcurrentBuckets is an optional interface of a [RateLimiter] that can
+// let several requests of one bucket be in flight at once, instead of one
+// at a time as the [Bucket] rules ask until each response is seen.
+// Discord counts a request when it arrives, so such a limiter counts the
+// requests it admits against the window, whether their responses are
+// pending or not, and must cope with responses that come back out of
+// order and with requests that reach Discord after its reset.
+//
+// The conformance suite finds the interface by type assertion and checks
+// the mode only when ConcurrentBuckets reports true; a decorator that
+// does not forward it simply opts out of the check.
+type ConcurrentBuckets interface {
+	// ConcurrentBuckets reports whether the mode is on: whether a bucket
+	// whose limit is known admits up to Remaining requests without
+	// waiting for their responses. It must not change over the limiter's
+	// life.
+	ConcurrentBuckets() bool
 }
