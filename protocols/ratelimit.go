@@ -76,17 +76,17 @@ func (i RateLimitInfo) Invalid() bool {
 // values are treated as absent. A 429 without scope information, or whose
 // body is not JSON, gets [ScopeCloudflare].
 func ParseRateLimitInfo(status int, h http.Header, body []byte, now time.Time) RateLimitInfo {
-	info := RateLimitInfo{Status: status, Bucket: h.Get("X-RateLimit-Bucket")}
-	limit, errL := strconv.Atoi(h.Get("X-RateLimit-Limit"))
-	remaining, errR := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	info := RateLimitInfo{Status: status, Bucket: header(h, "X-Ratelimit-Bucket")}
+	limit, errL := strconv.Atoi(header(h, "X-Ratelimit-Limit"))
+	remaining, errR := strconv.Atoi(header(h, "X-Ratelimit-Remaining"))
 	if errL == nil && errR == nil && limit >= 0 && remaining >= 0 {
 		info.HasLimit, info.Limit, info.Remaining = true, limit, remaining
 	}
-	if d, ok := seconds(h.Get("X-RateLimit-Reset-After")); ok {
+	if d, ok := seconds(header(h, "X-Ratelimit-Reset-After")); ok {
 		info.ResetAfter = d
-	} else if at, ok := seconds(h.Get("X-RateLimit-Reset")); ok {
+	} else if at, ok := seconds(header(h, "X-Ratelimit-Reset")); ok {
 		base := now
-		if date, err := http.ParseTime(h.Get("Date")); err == nil {
+		if date, err := http.ParseTime(header(h, "Date")); err == nil {
 			base = date
 		}
 		if d := time.Unix(0, 0).Add(at).Sub(base); d > 0 {
@@ -103,15 +103,15 @@ func ParseRateLimitInfo(status int, h http.Header, body []byte, now time.Time) R
 	jsonBody := json.Unmarshal(body, &b) == nil
 	if jsonBody && b.RetryAfter != nil && *b.RetryAfter >= 0 && !math.IsInf(*b.RetryAfter, 0) {
 		info.RetryAfter = floatSeconds(*b.RetryAfter)
-	} else if d, ok := seconds(h.Get("Retry-After")); ok {
+	} else if d, ok := seconds(header(h, "Retry-After")); ok {
 		info.RetryAfter = d
 	}
-	switch scope := Scope(strings.ToLower(h.Get("X-RateLimit-Scope"))); {
+	switch scope := Scope(strings.ToLower(header(h, "X-Ratelimit-Scope"))); {
 	case !jsonBody:
 		info.Scope = ScopeCloudflare
 	case scope == ScopeUser || scope == ScopeShared || scope == ScopeGlobal:
 		info.Scope = scope
-	case strings.EqualFold(h.Get("X-RateLimit-Global"), "true") || b.Global:
+	case strings.EqualFold(header(h, "X-Ratelimit-Global"), "true") || b.Global:
 		info.Scope = ScopeGlobal
 	case info.HasLimit || info.Bucket != "":
 		info.Scope = ScopeUser
@@ -248,4 +248,15 @@ type ConcurrentBuckets interface {
 	// waiting for their responses. It must not change over the limiter's
 	// life.
 	ConcurrentBuckets() bool
+}
+
+// header returns the first value of the header whose key is given in its
+// canonical form, without canonicalizing it again as http.Header.Get
+// does: that saves an allocation per lookup of a key such as
+// "X-RateLimit-Limit", whose canonical form is "X-Ratelimit-Limit".
+func header(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

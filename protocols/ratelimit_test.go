@@ -104,3 +104,22 @@ func FuzzParseRateLimitInfo(f *testing.F) {
 		}
 	})
 }
+
+// ParseRateLimitInfo reads headers by their canonical keys directly; a
+// key that is not canonical would never be found.
+func TestParseRateLimitInfoKeysAreCanonical(t *testing.T) {
+	h := http.Header{}
+	for k, v := range map[string]string{
+		"X-RateLimit-Bucket": "abc", "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4",
+		"X-RateLimit-Reset-After": "1.5", "X-RateLimit-Scope": "global", "X-RateLimit-Global": "true", "Retry-After": "2",
+	} {
+		h.Set(k, v)
+	}
+	info := protocols.ParseRateLimitInfo(429, h, []byte(`{"message":"You are being rate limited.","retry_after":2,"global":true}`), time.Now())
+	if info.Bucket != "abc" || !info.HasLimit || info.Limit != 5 || info.Remaining != 4 || info.ResetAfter != 1500*time.Millisecond || info.Scope != protocols.ScopeGlobal || info.RetryAfter != 2*time.Second {
+		t.Errorf("ParseRateLimitInfo = %+v", info)
+	}
+	if n := testing.AllocsPerRun(100, func() { protocols.ParseRateLimitInfo(200, h, nil, time.Now()) }); n > 0 {
+		t.Errorf("ParseRateLimitInfo allocates %v times, want 0", n)
+	}
+}

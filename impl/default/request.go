@@ -76,8 +76,11 @@ type fileSet struct {
 	read  bool    // the files have been read once
 }
 
-func newFileSet(files []protocols.File) *fileSet {
-	fs := &fileSet{files: files, start: make([]int64, len(files))}
+func newFileSet(files []protocols.File) fileSet {
+	fs := fileSet{files: files}
+	if len(files) > 0 {
+		fs.start = make([]int64, len(files))
+	}
 	for i, f := range files {
 		fs.start[i] = -1
 		if s, ok := f.Reader.(io.Seeker); ok {
