@@ -166,7 +166,7 @@ func (o HTTPClientOptions) New(p protocols.HTTPClientParams) (protocols.HTTPClie
 		c.ua = DefaultUserAgent
 	}
 	c.uaHeader = []string{c.ua}
-	c.authHeader = secretHeader{c.token.Authorization()}
+	c.authHeader = &[]string{c.token.Authorization()}
 	switch {
 	case c.retries == 0:
 		c.retries = DefaultMaxRetries
@@ -208,8 +208,11 @@ type client struct {
 	ua     string
 	// uaHeader and authHeader are the User-Agent and Authorization
 	// header values, built once.
-	uaHeader   []string
-	authHeader secretHeader
+	uaHeader []string
+	// authHeader is behind a pointer so that printing the client (%v of
+	// a struct prints unexported fields as they are) shows an address,
+	// never the token.
+	authHeader *[]string
 	doer       protocols.HTTPDoer
 	limiter    protocols.RateLimiter
 	retries    int // retries of 5xx and network failures, >= 0
@@ -533,7 +536,7 @@ func (c *client) newRequest(ctx context.Context, req *protocols.Request, body []
 	// request's header values, and sharing them spares two allocations.
 	hreq.Header["User-Agent"] = c.uaHeader
 	if !req.NoAuth {
-		hreq.Header["Authorization"] = c.authHeader
+		hreq.Header["Authorization"] = *c.authHeader
 	}
 	return hreq, nil
 }
@@ -541,16 +544,6 @@ func (c *client) newRequest(ctx context.Context, req *protocols.Request, body []
 // jsonContentType is the Content-Type header of JSON bodies, shared by
 // every request.
 var jsonContentType = []string{"application/json"}
-
-// secretHeader holds a header value that must never be printed: the
-// Authorization header.
-type secretHeader []string
-
-// String returns a placeholder, never the value.
-func (secretHeader) String() string { return "[REDACTED]" }
-
-// GoString returns a placeholder, never the value.
-func (secretHeader) GoString() string { return "[REDACTED]" }
 
 // maxPresized is the largest Content-Length readBody allocates up front;
 // longer or unknown bodies grow as they arrive.
