@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -33,6 +34,15 @@ type Options struct {
 	// otherwise. [Run] sets it when the TypeSheet's NewInflater accepts
 	// zstd-stream.
 	ZstdStream bool
+	// NewDialer, when set, builds the websocket Dialer that TestShard and
+	// TestGateway hand the implementation (under their recording) from
+	// netDial, which reaches the mock in memory; nil means the suites'
+	// own. It checks a websocket client with the shards that use it:
+	//
+	//	conformance.Options{NewDialer: func(nd …) protocols.Dialer {
+	//		return &mydialer.Dialer{NetDial: nd}
+	//	}}.TestShard(t, newShard)
+	NewDialer func(netDial func(ctx context.Context, network, addr string) (net.Conn, error)) protocols.Dialer
 }
 
 // rule is one case of a suite: a stable CamelCase name that exclusion
@@ -56,6 +66,8 @@ type caseT struct {
 	// ctx ends when the case ends; background calls use it so that
 	// nothing outlives the bubble.
 	ctx context.Context
+	// newDialer is Options.NewDialer.
+	newDialer func(netDial func(ctx context.Context, network, addr string) (net.Conn, error)) protocols.Dialer
 }
 
 // Errorf reports a failure, quoting the rule.
@@ -93,7 +105,7 @@ func runRules[F any](t *testing.T, o Options, suite string, rules []rule[F], f f
 				defer func() { skipped = t.Skipped() }()
 				ctx, cancel := context.WithCancel(t.Context())
 				t.Cleanup(cancel)
-				ct := &caseT{T: t, rule: r.rule, start: time.Now(), ctx: ctx}
+				ct := &caseT{T: t, rule: r.rule, start: time.Now(), ctx: ctx, newDialer: o.NewDialer}
 				r.run(ct, f(t))
 			})
 			if skipped {

@@ -2,8 +2,10 @@ package conformance_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -881,6 +883,12 @@ func TestReferenceShard(t *testing.T) {
 	conformance.TestShard(t, shardSetup{}.build)
 }
 
+// fastParts runs the gateway suites the way impl/fast's parts need:
+// zstd-stream cases on, and connections through a fast.Dialer.
+var fastParts = conformance.Options{ZstdStream: true, NewDialer: func(nd func(ctx context.Context, network, addr string) (net.Conn, error)) protocols.Dialer {
+	return &fast.Dialer{NetDial: nd}
+}}
+
 // gatewaySetup builds a reference gateway of reference shards and parts,
 // changed by params and wrapped by wrap when those are set; shard wraps
 // each shard.
@@ -939,18 +947,19 @@ func TestRunTypeSheet(t *testing.T) {
 
 // TestFastShardParts runs the shard suite on the reference shard built
 // from impl/fast's parts (fast.TypeSheet leaves NewShard to the
-// reference), zstd-stream cases included.
+// reference): its codec and inflater, over fast.Dialer connections,
+// zstd-stream cases included.
 func TestFastShardParts(t *testing.T) {
-	conformance.Options{ZstdStream: true}.TestShard(t, shardSetup{params: func(p *protocols.ShardParams) {
+	fastParts.TestShard(t, shardSetup{params: func(p *protocols.ShardParams) {
 		p.Codec = fast.Codec{}
 		p.NewInflater = fast.NewInflater
 	}}.build)
 }
 
 // TestFastGatewayParts runs the gateway suite on the reference gateway
-// and shards built from impl/fast's parts.
+// and shards built from impl/fast's parts, over fast.Dialer connections.
 func TestFastGatewayParts(t *testing.T) {
-	conformance.TestGateway(t, gatewaySetup{params: func(p *protocols.GatewayParams) {
+	fastParts.TestGateway(t, gatewaySetup{params: func(p *protocols.GatewayParams) {
 		p.Shard.Codec = fast.Codec{}
 		p.Shard.NewInflater = fast.NewInflater
 	}}.build)

@@ -344,12 +344,16 @@ func newRig(t *caseT, opts *mockdiscord.Options) *gwRig {
 	before := len(bubbleGoroutines())
 	srv := mockdiscord.New(opts)
 	w := &wire{}
+	var ws protocols.Dialer = wsDialer{netDial: srv.NetDial}
+	if t.newDialer != nil {
+		ws = t.newDialer(srv.NetDial)
+	}
 	r := &gwRig{
 		t:          t,
 		goroutines: before,
 		srv:        srv,
 		wire:       w,
-		dialer:     &recDialer{next: wsDialer{netDial: srv.NetDial}, w: w},
+		dialer:     &recDialer{next: ws, w: w},
 		events:     newRecDispatcher(),
 		raw:        newRecDispatcher(),
 		store:      newMemStore(),

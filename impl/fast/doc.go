@@ -2,13 +2,15 @@
 // do the same job as the reference implementations of impl/default, and
 // pass the same conformance suites, faster.
 //
-// So far it has three parts: [Codec], built on github.com/bytedance/sonic,
+// So far it has four parts: [Codec], built on github.com/bytedance/sonic,
 // whose DecodeEnvelope finds op, s, t and d with a hand-written scanner
 // and does not copy d; [NewDispatcher], a [protocols.Dispatcher] whose
 // Dispatch takes no lock and allocates nothing when no WaitFor is pending;
 // and [NewInflater], a [protocols.InflaterFunc] built on
 // github.com/klauspost/compress that reuses its buffers for the whole
-// connection and adds zstd-stream, which the reference lacks. [TypeSheet]
+// connection and adds zstd-stream, which the reference lacks; and
+// [Dialer], the reference websocket client set up so that an idle
+// connection holds about a third of the memory. [TypeSheet]
 // returns a [protocols.TypeSheet] that sets only the parts this package
 // improves; nil fields keep the reference implementations.
 //
