@@ -208,7 +208,9 @@ func NewShard(p protocols.ShardParams) (protocols.Shard, error) { return ShardOp
 // READY nor RESUMED back off exponentially with jitter (BackoffBase,
 // BackoffMax); a READY or RESUMED resets the backoff, and the first
 // reconnect after it waits BackoffBase/2 to BackoffBase, so that shards
-// dropped together do not return together. An attempt that must identify
+// dropped together do not return together; after RECONNECT (op 7) on a
+// healthy connection, which Discord sends to one shard at a time, it
+// reconnects at once. An attempt that must identify
 // also takes its turn from the identify limiter before dialing, even if
 // the dial then fails. The Inflater and the SendLimiter are reset for
 // every connection.
@@ -514,7 +516,14 @@ func (s *shard) loop(ctx context.Context, q *eventQueue) (step, error) {
 		if sr := s.p.ShouldReconnect; sr != nil && !sr(s.p.ID, e.cause) {
 			return stepStop, e.cause
 		}
-		delay = max(s.backoff.Delay(failures), extra)
+		switch {
+		case e.healthy && failures == 0 && errors.Is(e.cause, ErrReconnectRequested):
+			// Discord asked for it: "the client should reconnect and
+			// resume" (discord-protocol.md §C.11), at once.
+			delay = 0
+		default:
+			delay = max(s.backoff.Delay(failures), extra)
+		}
 		failures++
 		s.log.LogAttrs(ctx, slog.LevelWarn, "gateway: reconnecting",
 			slog.Duration(logKeyDelay, delay), slog.String("cause", errString(e.cause)))

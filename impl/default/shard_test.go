@@ -234,8 +234,12 @@ func TestShardReconnectOpcode(t *testing.T) {
 			evs := record(t, e.events, "RESUMED")
 			r := run(t.Context(), e.newShard(e.params(0, 1), reference.ShardOptions{}))
 			r.waitReady(t, time.Minute)
+			start := time.Now()
 			inject(t, e.srv, mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultReconnect, Shard: 0})
 			r.waitReady(t, time.Minute)
+			if d := time.Since(start); d > 0 {
+				t.Errorf("resumed %v after op 7, want at once (no backoff after a healthy connection)", d)
+			}
 			if c := clientCloses(e.srv); len(c) != 1 || c[0].Code != int(reference.ReconnectCloseCode) {
 				t.Errorf("client closes %+v, want one with %d", c, reference.ReconnectCloseCode)
 			}
