@@ -1220,7 +1220,12 @@ func TestShardIdleRunsOneGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newGwEnv(t, &mockdiscord.Options{})
 		evs := record(t, e.events, "TEST_EVENT")
-		sh := e.newShard(e.params(0, 1), reference.ShardOptions{})
+		p := e.params(0, 1)
+		// Heartbeats at 0, 41.25 s, 82.5 s...: each ACK is a payload that
+		// wakes the dispatching goroutine for a second, so the checks
+		// below keep clear of them.
+		p.KeepAlive = reference.KeepAliveOptions{Jitter: func() float64 { return 0 }}.New()
+		sh := e.newShard(p, reference.ShardOptions{})
 		r := run(t.Context(), sh)
 		r.waitReady(t, time.Minute)
 		for range 3 { // idle across heartbeats
