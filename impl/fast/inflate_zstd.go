@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/cordkit/cordkit/internal/zinflate"
 )
 
 // zstd framing (RFC 8878 §3.1).
@@ -53,7 +55,7 @@ func (s zstdScan) next(b []byte, limit int) (n int, output bool, after zstdScan,
 			}
 			size := int64(binary.LittleEndian.Uint32(b[4:]))
 			if size > int64(limit) {
-				return 0, false, s, errTooLarge
+				return 0, false, s, zinflate.ErrTooLarge
 			}
 			if n := 8 + int(size); len(b) >= n {
 				return n, false, s, nil
@@ -174,12 +176,12 @@ func (z *zstdStreamInflater) Inflate(frame []byte) ([]byte, bool, error) {
 	}
 	if !z.inMsg {
 		z.inMsg, z.saw = true, false
-		z.out = shrink(z.out)
+		z.out = zinflate.Shrink(z.out)
 	}
 	in := frame // the usual case: nothing pending, so no copy
 	if len(z.pending) > 0 {
 		if len(z.pending)+len(frame) > z.limit {
-			return nil, false, z.fail(fmt.Errorf("buffered frames: %w", errTooLarge))
+			return nil, false, z.fail(fmt.Errorf("buffered frames: %w", zinflate.ErrTooLarge))
 		}
 		z.pending = append(z.pending, frame...)
 		in = z.pending
@@ -219,7 +221,7 @@ func (z *zstdStreamInflater) Inflate(frame []byte) ([]byte, bool, error) {
 	// the next message's first block.
 	z.inMsg = false
 	if len(z.pending) == 0 {
-		z.pending = shrink(z.pending)
+		z.pending = zinflate.Shrink(z.pending)
 	}
 	return z.out, true, nil
 }
@@ -242,7 +244,7 @@ func (z *zstdStreamInflater) decode(in []byte) error {
 		case n == room: // cannot happen: the decoder checks block sizes
 			return errZstdBigBlock
 		case len(z.out) > z.limit:
-			return errTooLarge
+			return zinflate.ErrTooLarge
 		}
 	}
 	return nil
@@ -256,8 +258,8 @@ func (z *zstdStreamInflater) fail(err error) error {
 
 func (z *zstdStreamInflater) Reset() {
 	z.scan, z.inMsg, z.saw, z.err = zstdScan{}, false, false, nil
-	z.pending = shrink(z.pending)
-	z.out = shrink(z.out)
+	z.pending = zinflate.Shrink(z.pending)
+	z.out = zinflate.Shrink(z.out)
 	z.feed.reset(nil)
 	// The decoder starts a new stream: it forgets its frame and history,
 	// keeps its buffers, and clears its sticky error.
