@@ -32,38 +32,54 @@ type config struct {
 	limitN        int // CreateMessage calls per library per run (rest-limits)
 	limitWorkers  int
 	limitChannels int
+
+	events     int           // dispatches per run (gateway)
+	shards     int           // shards per run (idle)
+	idleSettle time.Duration // idle: pause between the last READY and the measurement
 }
 
 func defaultConfig() config {
 	return config{
-		scenarios: []string{"rest", "rest-limits"},
+		scenarios: []string{"rest", "rest-limits", "gateway", "idle"},
 		runs:      5, n: 2000, workers: 8,
 		limitN: 500, limitWorkers: 32, limitChannels: 50,
+		events: 20000, shards: 1000, idleSettle: 3 * time.Second,
 	}
 }
 
-// smokeConfig is tiny, for CI: about 10 s in all.
+// smokeConfig is tiny, for CI: about 15 s in all.
 func smokeConfig() config {
 	c := defaultConfig()
-	c.runs, c.n, c.limitN = 1, 100, 75
+	c.runs, c.n, c.limitN, c.events, c.shards = 1, 100, 75, 600, 8
+	c.idleSettle = 100 * time.Millisecond
 	return c
 }
 
 func main() {
+	if ran, err := runIdleChild(); ran {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: idle child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	def := defaultConfig()
-	scenario := flag.String("scenario", strings.Join(def.scenarios, ","), "comma-separated scenarios: rest, rest-limits")
+	scenario := flag.String("scenario", strings.Join(def.scenarios, ","), "comma-separated scenarios: rest, rest-limits, gateway, idle")
 	runs := flag.Int("runs", def.runs, "runs per library; tables show medians")
 	n := flag.Int("n", def.n, "rest: requests per operation per library per run")
 	limitN := flag.Int("limit-n", def.limitN, "rest-limits: CreateMessage calls per library per run")
-	smoke := flag.Bool("smoke", false, "tiny sizes for CI (1 run, -n 100, -limit-n 75); overrides -runs, -n and -limit-n")
+	events := flag.Int("events", def.events, "gateway: dispatches per library per run")
+	shards := flag.Int("shards", def.shards, "idle: shards per library per run")
+	smoke := flag.Bool("smoke", false, "tiny sizes for CI (1 run, -n 100, -limit-n 75, -events 600, -shards 8); overrides those flags")
 	flag.Parse()
 
 	cfg := def
 	cfg.scenarios = strings.Split(*scenario, ",")
-	cfg.runs, cfg.n, cfg.limitN = *runs, *n, *limitN
+	cfg.runs, cfg.n, cfg.limitN, cfg.events, cfg.shards = *runs, *n, *limitN, *events, *shards
 	if *smoke {
 		s := smokeConfig()
-		cfg.runs, cfg.n, cfg.limitN = s.runs, s.n, s.limitN
+		cfg.runs, cfg.n, cfg.limitN, cfg.events, cfg.shards = s.runs, s.n, s.limitN, s.events, s.shards
+		cfg.idleSettle = s.idleSettle
 	}
 	if _, err := runAll(cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -73,13 +89,17 @@ func main() {
 
 // results is what run measured, for the tables and for TestSmoke.
 type results struct {
-	rest   []restRow
-	limits []limitRow
+	rest     []restRow
+	limits   []limitRow
+	gateway  []gwRow
+	gwFloors []gwFloor
+	decode   []decodeRow
+	idle     []idleRow
 }
 
 func runAll(cfg config, w io.Writer) (*results, error) {
-	if cfg.runs < 1 || cfg.n < 1 || cfg.limitN < 1 {
-		return nil, errors.New("-runs, -n and -limit-n must be positive")
+	if cfg.runs < 1 || cfg.n < 1 || cfg.limitN < 1 || cfg.events < 1 || cfg.shards < 1 {
+		return nil, errors.New("-runs, -n, -limit-n, -events and -shards must be positive")
 	}
 	res := &results{}
 	fmt.Fprintf(w, "Go %s, %s/%s, GOMAXPROCS %d. Medians of %d run(s).\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cfg.runs)
@@ -99,8 +119,22 @@ func runAll(cfg config, w io.Writer) (*results, error) {
 			}
 			res.limits = rows
 			printLimits(w, cfg, rows)
+		case "gateway":
+			rows, floors, decode, err := benchGateway(cfg)
+			if err != nil {
+				return res, err
+			}
+			res.gateway, res.gwFloors, res.decode = rows, floors, decode
+			printGateway(w, cfg, rows, floors, decode)
+		case "idle":
+			rows, err := benchIdle(cfg)
+			if err != nil {
+				return res, err
+			}
+			res.idle = rows
+			printIdle(w, cfg, rows)
 		default:
-			return res, fmt.Errorf("unknown scenario %q (want rest, rest-limits)", sc)
+			return res, fmt.Errorf("unknown scenario %q (want rest, rest-limits, gateway, idle)", sc)
 		}
 	}
 	return res, nil
