@@ -45,6 +45,11 @@ var libraries = []library{
 	{"cordkit fast", true, func(srv *mockdiscord.Server, limited bool) (client, error) {
 		return newCordkit(srv, limited, fast.TypeSheet())
 	}},
+	{"cordkit fast, in-flight", true, func(srv *mockdiscord.Server, limited bool) (client, error) {
+		sheet := fast.TypeSheet()
+		sheet.NewRateLimiter = fast.RateLimiterOptions{InFlight: true}.New // up to Remaining requests of a bucket at once
+		return newCordkit(srv, limited, sheet)
+	}},
 	{"discordgo", true, newDiscordgo},
 	{"disgo", true, newDisgo},
 	{"net/http", false, newBare},
