@@ -842,13 +842,7 @@ var shardRules = []rule[*shardHarness]{
 		name: "ZlibStreamSplitFrames",
 		rule: ruleShZlibStream,
 		run: func(t *caseT, h *shardHarness) {
-			r := newRig(t, nil)
-			r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, BeforeHello: true, Parts: 3})
-			p := r.params(0, 1)
-			p.Compression = protocols.CompressZlibStream
-			s := h.start(t, r, p)
-			s.mustReady(t, "zlib-stream, HELLO split over 3 messages", 1, readyTimeout)
-			streamThroughSplits(t, r, 20, 4, 5, "zlib-stream", "payloads split over several messages")
+			transportSplitFrames(t, h, protocols.CompressZlibStream, "messages")
 		},
 	},
 	{
@@ -856,13 +850,7 @@ var shardRules = []rule[*shardHarness]{
 		rule: ruleZstdStream,
 		run: func(t *caseT, h *shardHarness) {
 			h.needZstd(t)
-			r := newRig(t, nil)
-			r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, BeforeHello: true, Parts: 3})
-			p := r.params(0, 1)
-			p.Compression = protocols.CompressZstdStream
-			s := h.start(t, r, p)
-			s.mustReady(t, "zstd-stream, HELLO split over 3 websocket fragments", 1, readyTimeout)
-			streamThroughSplits(t, r, 20, 4, 5, "zstd-stream", "payloads split over several fragments")
+			transportSplitFrames(t, h, protocols.CompressZstdStream, "websocket fragments")
 		},
 	},
 	{
@@ -870,22 +858,7 @@ var shardRules = []rule[*shardHarness]{
 		rule: ruleZstdStream,
 		run: func(t *caseT, h *shardHarness) {
 			h.needZstd(t)
-			r := newRig(t, nil)
-			p := r.params(0, 1)
-			p.Compression = protocols.CompressZstdStream
-			s := h.start(t, r, p)
-			s.mustReady(t, "zstd-stream", 1, readyTimeout)
-			for i := range 3 {
-				r.streamTo(0, "TEST_EVENT", 10*i+1, 10)
-				r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultDrop, Shard: 0})
-				s.mustReady(t, fmt.Sprintf("zstd-stream, reconnect %d", i+1), i+2, readyTimeout)
-			}
-			r.streamTo(0, "TEST_EVENT", 31, 10)
-			poll(readyTimeout, func() bool { return r.events.count("TEST_EVENT") >= 40 })
-			if diff := inOrder(r.events.numbered("TEST_EVENT"), 40); diff != "" {
-				t.Errorf("zstd-stream across reconnects (each a new stream): %s", diff)
-			}
-			r.noViolations()
+			transportResetOnReconnect(t, h, protocols.CompressZstdStream)
 		},
 	},
 	{
@@ -907,25 +880,7 @@ var shardRules = []rule[*shardHarness]{
 		name: "InflaterResetOnReconnect",
 		rule: ruleShZlibStream,
 		run: func(t *caseT, h *shardHarness) {
-			r := newRig(t, nil)
-			p := r.params(0, 1)
-			p.Compression = protocols.CompressZlibStream
-			s := h.start(t, r, p)
-			s.mustReady(t, "zlib-stream", 1, readyTimeout)
-			for i := range 3 {
-				r.streamTo(0, "TEST_EVENT", 10*i+1, 10)
-				r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultDrop, Shard: 0})
-				s.mustReady(t, fmt.Sprintf("zlib-stream, reconnect %d", i+1), i+2, readyTimeout)
-			}
-			r.streamTo(0, "TEST_EVENT", 31, 10)
-			poll(readyTimeout, func() bool { return r.events.count("TEST_EVENT") >= 40 })
-			if diff := inOrder(r.events.numbered("TEST_EVENT"), 40); diff != "" {
-				t.Errorf("across 3 reconnects: %s", diff)
-			}
-			if n := len(accepted(r.obs(mockdiscord.ObserveResume))); n != 3 {
-				t.Errorf("%d accepted RESUMEs, want 3 (one per new connection, each with a new zlib context)", n)
-			}
-			r.noViolations()
+			transportResetOnReconnect(t, h, protocols.CompressZlibStream)
 		},
 	},
 	{
@@ -1507,6 +1462,47 @@ func (t *caseT) sinceTimes(obs []mockdiscord.GatewayObservation) string {
 		out[i] = t.since(o.Time)
 	}
 	return "[" + strings.Join(out, " ") + "]"
+}
+
+// transportSplitFrames connects with transport compression mode, HELLO
+// split over 3 parts, then streams payloads split over several parts
+// (websocket messages for zlib-stream, fragments of one message for
+// zstd-stream, whose messages are one payload each).
+func transportSplitFrames(t *caseT, h *shardHarness, mode protocols.Compression, parts string) {
+	t.Helper()
+	r := newRig(t, nil)
+	r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultSplit, BeforeHello: true, Parts: 3})
+	p := r.params(0, 1)
+	p.Compression = mode
+	s := h.start(t, r, p)
+	s.mustReady(t, fmt.Sprintf("%s, HELLO split over 3 %s", mode, parts), 1, readyTimeout)
+	streamThroughSplits(t, r, 20, 4, 5, mode.String(), "payloads split over several "+parts)
+}
+
+// transportResetOnReconnect streams events over three reconnects with
+// transport compression mode: each new connection starts a new stream,
+// which the inflater must start afresh.
+func transportResetOnReconnect(t *caseT, h *shardHarness, mode protocols.Compression) {
+	t.Helper()
+	r := newRig(t, nil)
+	p := r.params(0, 1)
+	p.Compression = mode
+	s := h.start(t, r, p)
+	s.mustReady(t, mode.String(), 1, readyTimeout)
+	for i := range 3 {
+		r.streamTo(0, "TEST_EVENT", 10*i+1, 10)
+		r.inject(mockdiscord.GatewayFault{Kind: mockdiscord.GatewayFaultDrop, Shard: 0})
+		s.mustReady(t, fmt.Sprintf("%s, reconnect %d", mode, i+1), i+2, readyTimeout)
+	}
+	r.streamTo(0, "TEST_EVENT", 31, 10)
+	poll(readyTimeout, func() bool { return r.events.count("TEST_EVENT") >= 40 })
+	if diff := inOrder(r.events.numbered("TEST_EVENT"), 40); diff != "" {
+		t.Errorf("%s across 3 reconnects: %s", mode, diff)
+	}
+	if n := len(accepted(r.obs(mockdiscord.ObserveResume))); n != 3 {
+		t.Errorf("%d accepted RESUMEs, want 3 (one per new connection, each with a new %s context)", n, mode)
+	}
+	r.noViolations()
 }
 
 // streamThroughSplits arms splits faults (payloads split into 2 to
