@@ -1,12 +1,12 @@
 package reference
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cordkit/cordkit/internal/waitset"
 	"github.com/cordkit/cordkit/protocols"
 )
 
@@ -60,32 +60,24 @@ var (
 // returned owns a copy of Data. A WaitFor whose context ends returns an
 // error wrapping ctx.Err() and leaves nothing behind.
 func NewDispatcher() protocols.Dispatcher {
-	return &dispatcher{
-		handlers: make(map[string][]*listener),
-		waiters:  make(map[string][]*waiter),
-	}
+	return &dispatcher{handlers: make(map[string][]*listener)}
 }
 
 type dispatcher struct {
 	mu sync.Mutex
-	// handlers and waiters map a name to a slice that is never changed in
-	// place: Listen, remove and WaitFor store a new slice, so Dispatch can
-	// use the slice it loaded without holding mu.
+	// handlers maps a name to a slice that is never changed in place:
+	// Listen and remove store a new slice, so Dispatch can use the slice
+	// it loaded without holding mu.
 	handlers map[string][]*listener
-	waiters  map[string][]*waiter
 	seq      uint64 // order of Listen calls, across names
+
+	waits waitset.Set // pending WaitFor calls
 }
 
 type listener struct {
 	seq     uint64
 	h       protocols.Handler
 	removed atomic.Bool
-}
-
-type waiter struct {
-	match func(protocols.Event) bool
-	done  atomic.Bool          // set by whoever ends the wait: a Dispatch or ctx
-	ch    chan protocols.Event // capacity 1: the one matching event
 }
 
 // Listen panics if h is nil, a wiring mistake.
@@ -106,7 +98,7 @@ func (d *dispatcher) Listen(name string, h protocols.Handler) (remove func()) {
 			l.removed.Store(true)
 			d.mu.Lock()
 			defer d.mu.Unlock()
-			if rest := without(d.handlers[name], l); len(rest) > 0 {
+			if rest := waitset.Without(d.handlers[name], l); len(rest) > 0 {
 				d.handlers[name] = rest
 			} else {
 				delete(d.handlers, name)
@@ -116,14 +108,12 @@ func (d *dispatcher) Listen(name string, h protocols.Handler) (remove func()) {
 }
 
 func (d *dispatcher) Dispatch(ev protocols.Event) {
-	keys := eventKeys(ev)
+	keys := waitset.Keys(ev)
 	var hs [3][]*listener
-	var ws [3][]*waiter
 	d.mu.Lock()
 	for i, k := range keys {
 		if k != "" {
 			hs[i] = d.handlers[k]
-			ws[i] = d.waiters[k]
 		}
 	}
 	d.mu.Unlock()
@@ -147,75 +137,13 @@ func (d *dispatcher) Dispatch(ev protocols.Event) {
 		}
 	}
 
-	for i, list := range ws {
-		for _, w := range list {
-			if w.done.Load() || (w.match != nil && !w.match(ev)) {
-				continue
-			}
-			if !w.done.CompareAndSwap(false, true) {
-				continue // ended meanwhile: its ctx, or another Dispatch
-			}
-			got := ev
-			got.Data = bytes.Clone(ev.Data)
-			w.ch <- got // never blocks: capacity 1, one send per waiter
-			d.removeWaiter(keys[i], w)
-		}
-	}
+	d.waits.Deliver(ev, keys)
 }
 
 func (d *dispatcher) WaitFor(ctx context.Context, name string, match func(protocols.Event) bool) (protocols.Event, error) {
-	if err := ctx.Err(); err != nil {
+	ev, err := d.waits.Wait(ctx, name, match)
+	if err != nil {
 		return protocols.Event{}, fmt.Errorf("reference: wait for %q: %w", name, err)
 	}
-	w := &waiter{match: match, ch: make(chan protocols.Event, 1)}
-	d.mu.Lock()
-	old := d.waiters[name]
-	d.waiters[name] = append(old[:len(old):len(old)], w)
-	d.mu.Unlock()
-
-	select {
-	case ev := <-w.ch:
-		return ev, nil
-	case <-ctx.Done():
-		if w.done.CompareAndSwap(false, true) {
-			d.removeWaiter(name, w)
-			return protocols.Event{}, fmt.Errorf("reference: wait for %q: %w", name, ctx.Err())
-		}
-		// A Dispatch matched first and is handing the event over.
-		return <-w.ch, nil
-	}
-}
-
-func (d *dispatcher) removeWaiter(name string, w *waiter) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if rest := without(d.waiters[name], w); len(rest) > 0 {
-		d.waiters[name] = rest
-	} else {
-		delete(d.waiters, name)
-	}
-}
-
-// eventKeys returns the names ev is delivered under, without duplicates;
-// unused entries are "".
-func eventKeys(ev protocols.Event) [3]string {
-	keys := [3]string{ev.Name, ev.Op.String(), protocols.AnyEvent}
-	if keys[1] == keys[0] {
-		keys[1] = ""
-	}
-	if keys[0] == protocols.AnyEvent || keys[1] == protocols.AnyEvent {
-		keys[2] = ""
-	}
-	return keys
-}
-
-// without returns a new slice holding s minus x.
-func without[T comparable](s []T, x T) []T {
-	out := make([]T, 0, len(s))
-	for _, v := range s {
-		if v != x {
-			out = append(out, v)
-		}
-	}
-	return out
+	return ev, nil
 }

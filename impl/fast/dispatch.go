@@ -1,13 +1,13 @@
 package fast
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cordkit/cordkit/internal/waitset"
 	"github.com/cordkit/cordkit/protocols"
 )
 
@@ -55,7 +55,7 @@ var (
 // returned owns a copy of Data. A WaitFor whose context ends returns an
 // error wrapping ctx.Err() and leaves nothing behind.
 func NewDispatcher() protocols.Dispatcher {
-	d := &dispatcher{waiters: make(map[string][]*waiter)}
+	d := &dispatcher{}
 	d.handlers.Store(&handlerTable{})
 	return d
 }
@@ -64,13 +64,11 @@ type dispatcher struct {
 	// handlers is never changed in place: writers, holding mu, store a new
 	// table.
 	handlers atomic.Pointer[handlerTable]
-	// pending counts the waiters in waiters; Dispatch reads it before
-	// taking mu.
-	pending atomic.Int64
 
-	mu      sync.Mutex
-	seq     uint64               // order of Listen calls, across names; guarded by mu
-	waiters map[string][]*waiter // copy-on-write slices; guarded by mu
+	mu  sync.Mutex
+	seq uint64 // order of Listen calls, across names; guarded by mu
+
+	waits waitset.Set // pending WaitFor calls
 }
 
 // handlerTable maps a name to its handlers, in the order they were added.
@@ -83,12 +81,6 @@ type listener struct {
 	seq     uint64
 	h       protocols.Handler
 	removed atomic.Bool
-}
-
-type waiter struct {
-	match func(protocols.Event) bool
-	done  atomic.Bool          // set by whoever ends the wait: a Dispatch or ctx
-	ch    chan protocols.Event // capacity 1: the one matching event
 }
 
 // Listen panics if h is nil, a wiring mistake.
@@ -117,7 +109,7 @@ func (d *dispatcher) Listen(name string, h protocols.Handler) (remove func()) {
 		defer d.mu.Unlock()
 		old := d.handlers.Load().byName
 		next := maps.Clone(old)
-		if rest := without(old[name], l); len(rest) > 0 {
+		if rest := waitset.Without(old[name], l); len(rest) > 0 {
 			next[name] = rest
 		} else {
 			delete(next, name)
@@ -127,7 +119,7 @@ func (d *dispatcher) Listen(name string, h protocols.Handler) (remove func()) {
 }
 
 func (d *dispatcher) Dispatch(ev protocols.Event) {
-	keys := eventKeys(ev)
+	keys := waitset.Keys(ev)
 	var hs [3][]*listener
 	if byName := d.handlers.Load().byName; len(byName) > 0 {
 		for i, k := range keys {
@@ -156,90 +148,13 @@ func (d *dispatcher) Dispatch(ev protocols.Event) {
 		}
 	}
 
-	if d.pending.Load() == 0 {
-		return
-	}
-	var ws [3][]*waiter
-	d.mu.Lock()
-	for i, k := range keys {
-		if k != "" {
-			ws[i] = d.waiters[k]
-		}
-	}
-	d.mu.Unlock()
-	for i, list := range ws {
-		for _, w := range list {
-			if w.done.Load() || (w.match != nil && !w.match(ev)) {
-				continue
-			}
-			if !w.done.CompareAndSwap(false, true) {
-				continue // ended meanwhile: its ctx, or another Dispatch
-			}
-			got := ev
-			got.Data = bytes.Clone(ev.Data)
-			w.ch <- got // never blocks: capacity 1, one send per waiter
-			d.removeWaiter(keys[i], w)
-		}
-	}
+	d.waits.Deliver(ev, keys)
 }
 
 func (d *dispatcher) WaitFor(ctx context.Context, name string, match func(protocols.Event) bool) (protocols.Event, error) {
-	if err := ctx.Err(); err != nil {
+	ev, err := d.waits.Wait(ctx, name, match)
+	if err != nil {
 		return protocols.Event{}, fmt.Errorf("fast: wait for %q: %w", name, err)
 	}
-	w := &waiter{match: match, ch: make(chan protocols.Event, 1)}
-	d.mu.Lock()
-	old := d.waiters[name]
-	d.waiters[name] = append(old[:len(old):len(old)], w)
-	d.pending.Add(1)
-	d.mu.Unlock()
-
-	select {
-	case ev := <-w.ch:
-		return ev, nil
-	case <-ctx.Done():
-		if w.done.CompareAndSwap(false, true) {
-			d.removeWaiter(name, w)
-			return protocols.Event{}, fmt.Errorf("fast: wait for %q: %w", name, ctx.Err())
-		}
-		// A Dispatch matched first and is handing the event over.
-		return <-w.ch, nil
-	}
-}
-
-// removeWaiter removes w, which is in d.waiters[name] exactly once: only
-// the goroutine that set w.done calls it.
-func (d *dispatcher) removeWaiter(name string, w *waiter) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if rest := without(d.waiters[name], w); len(rest) > 0 {
-		d.waiters[name] = rest
-	} else {
-		delete(d.waiters, name)
-	}
-	d.pending.Add(-1)
-}
-
-// eventKeys returns the names ev is delivered under, without duplicates;
-// unused entries are "".
-func eventKeys(ev protocols.Event) [3]string {
-	keys := [3]string{ev.Name, ev.Op.String(), protocols.AnyEvent}
-	if keys[1] == keys[0] {
-		keys[1] = ""
-	}
-	if keys[0] == protocols.AnyEvent || keys[1] == protocols.AnyEvent {
-		keys[2] = ""
-	}
-	return keys
-}
-
-// without returns a new slice holding s minus x.
-func without[T comparable](s []T, x T) []T {
-	out := make([]T, 0, len(s))
-	for _, v := range s {
-		if v != x {
-			out = append(out, v)
-		}
-	}
-	return out
+	return ev, nil
 }
